@@ -1,0 +1,154 @@
+"""Pinhole cameras, and the weak-perspective crop camera of HaMeR-style regressors.
+
+Frames and units: the OpenCV camera frame (x right, y down, z forward, metres) and
+continuous pixel coordinates as in :mod:`fourdhands.geometry.crop` (the image's top-left
+corner is (0, 0), pixel centres sit at half-integers, so the centre of a W x H image is
+(W/2, H/2)).
+
+The crop camera. A network that sees a crop of ``crop_size`` pixels predicts
+``cam = [s, tx, ty]``: the hand, translated by ``(tx, ty)``, appears at normalised crop
+coordinates ``s * (X + tx, Y + ty)`` in ``[-1, 1]``. HaMeR reads this as a pinhole camera
+with a fixed focal length of 5000 px for a 256 px crop and the principal point at the
+crop's centre, at depth ``tz = 2 f / (crop_size * s)``.
+
+From the crop to the full image. The crop is the part of the image around the box centre
+``c`` where ``crop_size`` crop pixels span ``b`` image pixels (``box_size``). A full-image
+camera with focal ``F`` and principal point at the image centre sees the hand's root plane
+(the plane through the translated origin, parallel to the image) with the same
+magnification ``m = b s / 2`` pixels per metre and at the same place when
+
+    tz' = F / m = 2 F / (b s),    (tx', ty') = (tx, ty) + (c - (W, H) / 2) / m,
+
+which is the formula of PROTOCOLS.md ("Cameras") and of HaMeR. It is exact for points on
+that plane. A point at depth ``Z`` off the plane lands in each camera displaced from its
+on-plane position ``p0`` by ``-(p0 - o) Z / (tz + Z)``, with ``o`` that camera's principal
+point in image pixels (the box centre for the crop camera, the image centre for the full
+one) and ``tz`` its depth; the two cameras differ by these terms (up to a few pixels for a
+hand-sized object at the crop camera's usual depths of 3-10 m), because they look at the
+hand from different distances and directions. ``tests/test_camera.py`` checks both statements.
+"""
+
+import torch
+
+CROP_FOCAL = 5000.0
+"""Focal length in pixels of the crop camera, for a crop of :data:`CROP_SIZE` pixels."""
+
+CROP_SIZE = 256.0
+"""Side in pixels of the square crop that :data:`CROP_FOCAL` refers to."""
+
+
+def intrinsics(focal, principal_point: torch.Tensor) -> torch.Tensor:
+    """Pinhole intrinsics with square pixels and no skew.
+
+    Args:
+        focal: ``(...)`` focal length in pixels (a tensor or a number).
+        principal_point: ``(..., 2)`` as ``(px, py)`` in pixels.
+
+    Returns:
+        ``K`` of shape ``(..., 3, 3)``: ``[[f, 0, px], [0, f, py], [0, 0, 1]]``.
+    """
+    f = torch.as_tensor(focal, dtype=principal_point.dtype, device=principal_point.device)
+    f, px, py = torch.broadcast_tensors(f, principal_point[..., 0], principal_point[..., 1])
+    zero, one = torch.zeros_like(f), torch.ones_like(f)
+    return torch.stack([f, zero, px, zero, f, py, zero, zero, one], dim=-1).unflatten(-1, (3, 3))
+
+
+def project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    """Perspective projection of camera-frame points to pixels.
+
+    Args:
+        points: ``(..., N, 3)`` in the camera frame; they must lie in front of it (z > 0).
+        K: ``(..., 3, 3)`` intrinsics, broadcast against the points' leading dims.
+
+    Returns:
+        ``(..., N, 2)`` pixel coordinates ``(u, v)``.
+    """
+    homogeneous = points @ K.transpose(-1, -2)
+    return homogeneous[..., :2] / homogeneous[..., 2:]
+
+
+def default_focal(image_size: torch.Tensor) -> torch.Tensor:
+    """HaMeR's focal length for a full image when the real one is unknown.
+
+    ``image_size (..., 2)`` as ``(W, H)`` in pixels ``-> (...)``:
+    ``5000 / 256 * max(W, H)``, the crop camera's field of view stretched over the image's
+    longer side.
+    """
+    return CROP_FOCAL / CROP_SIZE * image_size.amax(-1)
+
+
+def _column(value, like: torch.Tensor) -> torch.Tensor:
+    """A number or ``(...)`` tensor as ``(..., 1)`` in ``like``'s dtype and device."""
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).unsqueeze(-1)
+
+
+def crop_cam_to_translation(cam: torch.Tensor, focal=CROP_FOCAL, crop_size=CROP_SIZE) -> torch.Tensor:
+    """Crop camera ``[s, tx, ty]`` to the translation of the crop's own pinhole camera.
+
+    Args:
+        cam: ``(..., 3)`` as ``[s, tx, ty]``; ``s`` must be nonzero.
+        focal: ``(...)`` or a number, the crop camera's focal length in pixels.
+        crop_size: ``(...)`` or a number, the pixels that ``focal`` refers to.
+
+    Returns:
+        ``(..., 3)`` translation ``[tx, ty, 2 focal / (crop_size s)]`` in metres, to be
+        used with the principal point at the crop's centre.
+    """
+    depth = 2 * _column(focal, cam) / (_column(crop_size, cam) * cam[..., :1])
+    return torch.cat([cam[..., 1:], depth], dim=-1)
+
+
+def _off_centre_shift(box_center, image_size, depth, focal):
+    """Lateral translation ``(..., 2)`` that moves the root's image from the image centre
+    to the box centre at ``depth (..., 1)`` with ``focal (..., 1)``."""
+    return (box_center - image_size / 2) * depth / focal
+
+
+def crop_cam_to_full_translation(
+    cam: torch.Tensor,
+    box_center: torch.Tensor,
+    box_size: torch.Tensor,
+    image_size: torch.Tensor,
+    focal=None,
+) -> torch.Tensor:
+    """Crop camera ``[s, tx, ty]`` to a translation in the full image's camera frame.
+
+    The full-image camera is ``intrinsics(focal, image_size / 2)``; see the module
+    docstring for the derivation and where it is exact.
+
+    Args:
+        cam: ``(..., 3)`` as ``[s, tx, ty]``; ``s`` must be nonzero.
+        box_center: ``(..., 2)`` the crop's centre ``(cx, cy)`` in image pixels.
+        box_size: ``(...)`` image pixels spanned by :data:`CROP_SIZE` crop pixels: the
+            box side for HaMeR's square crop; ``sy`` for a 256 x 192 (H x W) crop of a box
+            fitted to that aspect (``crop.fit_aspect``).
+        image_size: ``(..., 2)`` as ``(W, H)`` in pixels.
+        focal: ``(...)`` or a number, the full image's focal length in pixels; default
+            :func:`default_focal`. Use the real one when it is known.
+
+    Returns:
+        ``(..., 3)`` translation ``[tx', ty', tz']`` in metres.
+    """
+    f = default_focal(image_size) if focal is None else focal
+    # The depth at which focal f magnifies by b s / 2 is the crop rule with f over b pixels.
+    transl = crop_cam_to_translation(cam, f, box_size)
+    shift = _off_centre_shift(box_center, image_size, transl[..., 2:], _column(f, cam))
+    return torch.cat([transl[..., :2] + shift, transl[..., 2:]], dim=-1)
+
+
+def full_translation_to_crop_cam(
+    transl: torch.Tensor,
+    box_center: torch.Tensor,
+    box_size: torch.Tensor,
+    image_size: torch.Tensor,
+    focal=None,
+) -> torch.Tensor:
+    """Inverse of :func:`crop_cam_to_full_translation`: ``transl (..., 3) -> cam (..., 3)``.
+
+    Arguments as there; ``transl[..., 2]`` must be nonzero. Returns ``[s, tx, ty]``.
+    """
+    f = _column(default_focal(image_size) if focal is None else focal, transl)
+    depth = transl[..., 2:]
+    scale = 2 * f / (_column(box_size, transl) * depth)
+    txy = transl[..., :2] - _off_centre_shift(box_center, image_size, depth, f)
+    return torch.cat([scale, txy], dim=-1)
