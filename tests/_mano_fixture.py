@@ -67,29 +67,6 @@ def random_mano_data(
     return data
 
 
-def mirror_model_data(right: dict) -> dict:
-    """The exact left mirror (x -> -x) of a right model dict.
-
-    Template and shape directions: x negated. Joint regressor, skinning weights, tree and
-    tips: unchanged. Faces: reversed winding (so normals still point outwards). Pose
-    directions: the pose feature ``(R - I)[a, b]`` of a mirrored rotation ``M R M`` is
-    ``s_a s_b (R - I)[a, b]`` (``s = (-1, 1, 1)``), and a displacement's component c
-    mirrors with ``s_c``, so ``posedirs_L[v, c, 9j + 3a + b] = s_c s_a s_b posedirs_R[...]``.
-    hands_mean and the PCA rows: axis-angle mirrored (y, z negated).
-    """
-    s = np.array([-1.0, 1.0, 1.0])
-    left = {k: np.array(v, copy=True) for k, v in right.items()}
-    left["v_template"] = right["v_template"] * s
-    left["shapedirs"] = right["shapedirs"] * s[None, :, None]
-    feat_sign = np.tile(np.outer(s, s).reshape(9), 15)  # (135,)
-    left["posedirs"] = right["posedirs"] * s[None, :, None] * feat_sign[None, None, :]
-    left["f"] = np.asarray(right["f"])[:, ::-1].copy()
-    aa = np.tile([1.0, -1.0, -1.0], 15)
-    left["hands_mean"] = right["hands_mean"] * aa
-    left["hands_components"] = right["hands_components"] * aa[None, :]
-    return left
-
-
 # ---------------------------------------------------------------------------------------
 # Official-format pickles
 # ---------------------------------------------------------------------------------------

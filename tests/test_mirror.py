@@ -5,9 +5,16 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from _mano_fixture import mirror_model_data, random_mano_data
+from _mano_fixture import random_mano_data
+
 from fourdhands.hands.lbs import batch_rodrigues
-from fourdhands.hands.mirror import mirror_params, mirror_points, mirror_pose, mirror_rotmats
+from fourdhands.hands.mirror import (
+    mirror_model_data,
+    mirror_params,
+    mirror_points,
+    mirror_pose,
+    mirror_rotmats,
+)
 from fourdhands.hands.model import HandModel
 
 M = np.diag([-1.0, 1.0, 1.0])

@@ -23,7 +23,7 @@ from .joints import (
 )
 from .lbs import batch_rigid_transform, batch_rodrigues, lbs
 from .mano_file import fix_left_shapedirs, read_mano_file, validate_model_data
-from .mirror import mirror_params, mirror_points, mirror_pose, mirror_rotmats
+from .mirror import mirror_model_data, mirror_params, mirror_points, mirror_pose, mirror_rotmats
 from .model import HandModel, HandOutput, load_hand_model
 
 __all__ = [
@@ -52,4 +52,5 @@ __all__ = [
     "mirror_rotmats",
     "mirror_points",
     "mirror_params",
+    "mirror_model_data",
 ]

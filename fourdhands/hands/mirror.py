@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["mirror_pose", "mirror_rotmats", "mirror_points", "mirror_params"]
+__all__ = ["mirror_pose", "mirror_rotmats", "mirror_points", "mirror_params", "mirror_model_data"]
 
 
 def _sign_like(x: Any, pattern: tuple[float, float, float]):
@@ -153,3 +153,26 @@ def mirror_params(
         new_hp = mirror_pose(hp + source.hands_mean) - target.hands_mean.to(hp)
         out["hand_pose"] = _back(new_hp, hp_ref if hp_ref is not None else template)
     return out
+
+
+def mirror_model_data(right: Mapping[str, Any]) -> dict:
+    """The exact mirror image (x -> -x) of a MANO-format model dict: right <-> left.
+
+    Template and shape directions: x negated. Joint regressor, skinning weights, tree and
+    tips: unchanged. Faces: reversed winding (so normals still point outwards). Pose
+    directions: the pose feature ``(R - I)[a, b]`` of a mirrored rotation ``M R M`` is
+    ``s_a s_b (R - I)[a, b]`` (``s = (-1, 1, 1)``), and a displacement's component c
+    mirrors with ``s_c``, so ``posedirs_L[v, c, 9j + 3a + b] = s_c s_a s_b posedirs_R[...]``.
+    hands_mean and the PCA rows: axis-angle mirrored (y, z negated). Returns new arrays.
+    """
+    s = np.array([-1.0, 1.0, 1.0])
+    left = {k: np.array(v, copy=True) for k, v in right.items()}
+    left["v_template"] = right["v_template"] * s
+    left["shapedirs"] = right["shapedirs"] * s[None, :, None]
+    feat_sign = np.tile(np.outer(s, s).reshape(9), 15)  # (135,)
+    left["posedirs"] = right["posedirs"] * s[None, :, None] * feat_sign[None, None, :]
+    left["f"] = np.asarray(right["f"])[:, ::-1].copy()
+    aa = np.tile([1.0, -1.0, -1.0], 15)
+    left["hands_mean"] = right["hands_mean"] * aa
+    left["hands_components"] = right["hands_components"] * aa[None, :]
+    return left

@@ -37,6 +37,8 @@ import mcubes
 import numpy as np
 import trimesh
 
+from .mirror import mirror_model_data
+
 #: What each of the 10 shape directions changes, in order; +1 is "more of it".
 SHAPE_DIRECTIONS = (
     "overall size (+6 %)",
@@ -394,26 +396,6 @@ def _right_hand() -> dict:
     for a in data.values():
         a.setflags(write=False)
     return data
-
-
-def mirror_model_data(data: dict) -> dict:
-    """The exact mirror image (x -> -x) of a hand model's arrays: right <-> left.
-
-    Vertices, shape directions and joints mirror; faces reverse their winding so normals
-    still point out; pose-corrective directions mirror with the pose features
-    (``R -> M R M`` with M = diag(-1, 1, 1) flips the sign of the 4 entries of each 3x3
-    that mix x with y or z); the mean pose mirrors like any pose (y, z negated)."""
-    out = {k: np.array(a, copy=True) for k, a in data.items()}
-    out["v_template"][:, 0] *= -1.0
-    out["shapedirs"][:, 0, :] *= -1.0
-    feature_sign = np.ones((3, 3))
-    feature_sign[0, 1:] = feature_sign[1:, 0] = -1.0
-    posedirs = out["posedirs"] * np.tile(feature_sign.reshape(9), 15)
-    posedirs[:, 0, :] *= -1.0
-    out["posedirs"] = posedirs
-    out["f"] = out["f"][:, ::-1].copy()
-    out["hands_mean"] = (out["hands_mean"].reshape(15, 3) * [1.0, -1.0, -1.0]).reshape(45)
-    return out
 
 
 def build_open_hand(side: str) -> dict:
