@@ -21,6 +21,26 @@ def _demo(args: argparse.Namespace) -> None:
           f"with the {summary['hand_model']!r} hand model")
 
 
+def _info(args: argparse.Namespace) -> None:
+    from .model.config import PRESETS, model_config
+    from .model.profile import profile
+
+    presets = args.preset or list(PRESETS)
+    print(f"fourdhands network, ablation {args.ablation!r}, crops {args.height}x{args.width}, "
+          "two hands; GFLOPs per frame (multiply-add = 2)")
+    header = f"{'preset':<7} {'params':>9} {'backbone':>9} {'single':>8} {'T=9 window':>11} {'T=9 video':>10}"
+    print(header)
+    print("-" * len(header))
+    for name in presets:
+        config = model_config(name, args.ablation, image_size=(args.height, args.width))
+        p = profile(config)
+        print(f"{name:<7} {p.parameters / 1e6:>8.1f}M {p.backbone_parameters / 1e6:>8.1f}M "
+              f"{p.flops_single_frame / 1e9:>8.1f} {p.flops_window_per_frame / 1e9:>11.1f} "
+              f"{p.flops_video_per_frame / 1e9:>10.1f}")
+    print("single: one image; T=9 window: every frame of a 9-frame window encoded, per frame; "
+          "T=9 video: each frame encoded once and reused by its windows, per frame")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fourdhands",
@@ -36,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="'open' (built in) or a MANO_RIGHT.pkl/.npz path; the left file "
                            "is taken from beside it (default: %(default)s)")
     demo.set_defaults(func=_demo)
+
+    from .model.config import ABLATIONS, PRESETS
+
+    info = sub.add_parser("info", help="parameter counts and FLOPs of the network presets",
+                          description="Print, per preset, parameters and FLOPs per frame for "
+                                      "two hands: a single frame, and T=9 windows.")
+    info.add_argument("--preset", action="append", choices=list(PRESETS),
+                      help="a preset to report (repeatable; default: all)")
+    info.add_argument("--ablation", default="full", choices=list(ABLATIONS),
+                      help="paper Table 5 row (default: %(default)s)")
+    info.add_argument("--height", type=int, default=256, help="crop height (default: %(default)s)")
+    info.add_argument("--width", type=int, default=192, help="crop width (default: %(default)s)")
+    info.set_defaults(func=_info)
     return parser
 
 

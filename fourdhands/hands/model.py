@@ -306,7 +306,7 @@ def load_hand_model(
     fix_left_shapedirs: bool = False,
     tips: str | Sequence[int] = DEFAULT_TIPS,
     dtype: torch.dtype = torch.float32,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = "cpu",
 ) -> HandModel:
     """Build a :class:`HandModel` for one side.
 
@@ -323,7 +323,8 @@ def load_hand_model(
         tips: fingertip vertices of the MANO mesh (a convention name or 5 ids). For the
             open model a convention name is ignored (the names refer to MANO's mesh) and
             the open model's own ``tip_vertex_ids`` are used; explicit ids are honoured.
-        dtype, device: of the model's buffers.
+        dtype, device: of the model's buffers; ``device=None`` leaves them on torch's
+            current default device (e.g. inside ``with torch.device("meta")``).
     Raises:
         UserError: a bad spec, side, file or option.
     """
@@ -341,7 +342,7 @@ def load_hand_model(
             dtype=dtype,
             source="open",
         )
-        return model.to(device)
+        return model if device is None else model.to(device)
 
     if not isinstance(spec, (str, os.PathLike)):
         raise UserError(
@@ -381,4 +382,4 @@ def load_hand_model(
         dtype=dtype,
         source=str(path),
     )
-    return model.to(device)
+    return model if device is None else model.to(device)

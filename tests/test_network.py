@@ -1,0 +1,150 @@
+"""The assembled network: shapes for every ablation, missing hands, caching, training."""
+
+import pytest
+import torch
+
+from fourdhands.model.config import ABLATIONS, PRESETS, model_config
+from fourdhands.model.network import FourDHands, _other_hand_stand_in
+from fourdhands.errors import UserError
+
+H, W = 64, 48  # small crops keep the tiny preset fast on CPU
+
+
+def small(ablation="full", **kw):
+    torch.manual_seed(0)
+    return FourDHands(model_config("tiny", ablation, image_size=(H, W), **kw)).eval()
+
+
+def inputs(b=2, t=1, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    boxes = torch.tensor([[300.0, 240.0, 90.0, 120.0], [380.0, 250.0, 60.0, 80.0]])
+    return dict(
+        crops=torch.randn(b, t, 2, 3, H, W, generator=g),
+        boxes=boxes.expand(b, t, 2, 4).clone(),
+        image_size=torch.tensor([[640.0, 480.0]]).expand(b, 2),
+        holistic=torch.randn(b, t, 3, H, W, generator=g),
+        holistic_box=torch.tensor([340.0, 245.0, 180.0, 240.0]).expand(b, t, 4),
+    )
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+@pytest.mark.parametrize("t", [1, 9])
+def test_output_shapes_for_every_ablation(ablation, t):
+    net = small(ablation)
+    with torch.no_grad():
+        out = net(**inputs(2, t))
+    t_out = 1 if net.config.temporal else t
+    V = net.right_model.num_vertices
+    assert out.rotmats.shape == (2, t_out, 2, 16, 3, 3)
+    assert out.betas.shape == (2, t_out, 2, 10) and out.crop_cam.shape == (2, t_out, 2, 3)
+    assert out.vertices.shape == (2, t_out, 2, V, 3) and out.keypoints.shape == (2, t_out, 2, 21, 3)
+    assert out.transl.shape == (2, t_out, 2, 3) and out.v.shape == (2, t_out, 3)
+    assert out.keypoints_2d.shape == (2, t_out, 2, 21, 2)
+    assert torch.isfinite(out.camera_vertices).all()
+    # rotations are proper; hands start in front of the camera
+    det = torch.linalg.det(out.rotmats)
+    torch.testing.assert_close(det, torch.ones_like(det), atol=1e-5, rtol=0)
+    assert (out.transl[..., 2] > 0).all()
+    if t == 9 and net.config.temporal:
+        assert out.frames.tolist() == [4]
+
+
+def test_presets_and_ablations_are_validated():
+    assert set(PRESETS) == {"tiny", "small", "base", "large", "huge"}
+    with pytest.raises(UserError, match="unknown preset"):
+        model_config("gigantic")
+    with pytest.raises(UserError, match="unknown ablation"):
+        model_config("tiny", "cross_x")
+    with pytest.raises(UserError, match="unknown key"):
+        model_config("tiny", "full", depth=3)
+    with pytest.raises(UserError, match="RAT needs"):
+        model_config("tiny", "cross_h", rat=True)
+
+
+def test_a_single_frame_is_its_feature_repeated_over_the_window():
+    net = small("full")
+    x1 = inputs(1, 1)
+    x9 = {k: (v.expand(-1, 9, *v.shape[2:]).clone() if k in ("crops", "boxes", "holistic", "holistic_box") else v)
+          for k, v in x1.items()}
+    with torch.no_grad():
+        a, b = net(**x1), net(**x9)
+    torch.testing.assert_close(a.vertices, b.vertices, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.v, b.v, atol=1e-6, rtol=1e-5)
+
+
+def test_video_cache_gives_the_same_result_as_encoding_the_window():
+    net = small("full")
+    x = inputs(1, 9, seed=3)
+    with torch.no_grad():
+        whole = net(**x)
+        per_frame = torch.cat([net.encode(x["crops"][:, i:i + 1], x["boxes"][:, i:i + 1])
+                               for i in range(9)], dim=1)
+        cached = net.decode(per_frame, x["boxes"], x["image_size"])
+    torch.testing.assert_close(cached.keypoints, whole.keypoints, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cached.transl, whole.transl, atol=1e-5, rtol=1e-5)
+
+
+def test_missing_hand_sees_the_other_hand_mirrored_and_far_away():
+    x = inputs(1, 2)
+    present = torch.tensor([[[True, False], [False, True]]])
+    crops, boxes = _other_hand_stand_in(x["crops"], x["boxes"], present)
+    torch.testing.assert_close(crops[0, 0, 1], x["crops"][0, 0, 0].flip(-1))
+    torch.testing.assert_close(crops[0, 1, 0], x["crops"][0, 1, 1].flip(-1))
+    torch.testing.assert_close(crops[0, 0, 0], x["crops"][0, 0, 0])  # present hands untouched
+    far = boxes[0, 0, 1]
+    assert (far[:2] - x["boxes"][0, 0, 0, :2]).abs().max() > 10 * x["boxes"][0, 0, 0, 2:].max()
+    torch.testing.assert_close(far[2:], x["boxes"][0, 0, 0, 2:])
+    net = small("full")
+    with torch.no_grad():
+        out = net(**x, present=present)
+    assert out.present.tolist() == [[[False, True]]] or out.present.shape == (1, 1, 2)
+    assert torch.isfinite(out.vertices).all()
+
+
+def test_v_from_cameras_is_the_difference_of_the_camera_wrists():
+    net = small("baseline")
+    with torch.no_grad():
+        out = net(**inputs(2, 3))
+    kp = out.camera_keypoints
+    torch.testing.assert_close(out.v, kp[:, :, 1, 0] - kp[:, :, 0, 0])
+
+
+def test_projection_of_keypoints_uses_the_image_camera():
+    net = small("cross_s")
+    x = inputs(1, 1)
+    with torch.no_grad():
+        out = net(**x)
+    kp = out.camera_keypoints[0, 0]
+    f = 5000.0 / 256.0 * 640.0  # default focal for a 640x480 image
+    expected = kp[..., :2] / kp[..., 2:] * f + torch.tensor([320.0, 240.0])
+    torch.testing.assert_close(out.keypoints_2d[0, 0], expected, atol=1e-3, rtol=1e-5)
+
+
+def test_left_hand_comes_back_unmirrored():
+    """With an untrained head every hand gets the same parameters from the same crop;
+    the left's rotations must then be the mirror (M R M) of the right's."""
+    net = small("cross_s_no_rat")
+    x = inputs(1, 1)
+    x["crops"][:, :, 1] = x["crops"][:, :, 0].flip(-1)  # the left crop mirrors the right
+    x["boxes"][:, :, 1] = x["boxes"][:, :, 0]
+    with torch.no_grad():
+        g = net.encode(x["crops"], x["boxes"])
+        g = g[:, :, :1].expand(-1, -1, 2, -1)  # same feature for both hands
+        out = net.decode(g, x["boxes"], x["image_size"])
+    M = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
+    torch.testing.assert_close(out.rotmats[0, 0, 1], M @ out.rotmats[0, 0, 0] @ M)
+    torch.testing.assert_close(out.crop_cam[0, 0, 1], out.crop_cam[0, 0, 0] * torch.tensor([1.0, -1.0, 1.0]))
+
+
+@pytest.mark.parametrize("ablation", ["full", "cross_h", "baseline"])
+def test_one_training_step_moves_every_parameter(ablation):
+    net = small(ablation).train()
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    opt = torch.optim.SGD(net.parameters(), lr=1e-2)
+    out = net(**inputs(2, 9 if net.config.temporal else 2))
+    loss = (out.vertices.square().mean() + out.v.square().mean() + out.transl.square().mean()
+            + out.betas.square().mean())
+    loss.backward()
+    opt.step()
+    frozen = [n for n, p in net.named_parameters() if torch.equal(p, before[n])]
+    assert not frozen, frozen
