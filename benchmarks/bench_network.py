@@ -75,12 +75,12 @@ def bench_preset(name: str, repeats: int, peak32: float) -> dict:
         rel = ((out16 - out32).norm() / out32.norm()).item()
         # backbone alone at batch 18 (a 9-frame window of two hands)
         crops = torch.randn(18, 3, *config.image_size)
-        backbone_flops = count_flops(lambda: net.backbone(crops))
         t_backbone = best_time(lambda: net.backbone(crops), repeats)
         # video: each frame encoded once, then one window decoded per output frame
         feats = net.encode(x9["crops"], x9["boxes"])
         t_encode = best_time(lambda: net.encode(x1["crops"], x1["boxes"]), repeats)
         t_decode = best_time(lambda: net.decode(feats, x9["boxes"], x9["image_size"]), repeats)
+    backbone_flops = count_flops(lambda: net.backbone(crops))
     row.update({
         "ms_per_frame_fp32": 1e3 * t32,
         "ms_per_frame_bf16": 1e3 * t16,

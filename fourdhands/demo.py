@@ -2,7 +2,7 @@
 
 Today it builds the open hand model, poses both hands with interlocked fingers in front
 of a camera, and writes into a folder: a mesh file per hand (OBJ) and both together
-(PLY with vertex colours), the parameters (JSON and NPZ, with units, frame and
+(PLY with vertex colours, GLB with a node per hand), the parameters (JSON and NPZ, with units, frame and
 ``flat_hand_mean`` inside), and pictures (camera, side and top views; a gallery of
 named poses).
 """
@@ -14,19 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import trimesh
 from PIL import Image, ImageDraw
 
 from .geometry.rotations import axis_angle_to_matrix
 from .hands import load_hand_model
 from .hands import poses
 from .hands.placement import transform_params
-from .io import atomic_path, ensure_output_dir, write_json, write_npz
+from .export import params_record, write_meshes, write_params
+from .io import atomic_path, ensure_output_dir
 from .render.raster import Mesh
 from .render.views import framed_view, view_strip
 
 HAND_COLORS = {"right": (0.93, 0.62, 0.48), "left": (0.45, 0.62, 0.90)}
-FRAME = "camera, OpenCV axes (x right, y down, z forward), metres"
 # The scene seen from the right hand's back, a little from the thumb side, centred 45 cm in front of the camera.
 _CAMERA_ROTATION = (0.65, 0.35, -0.06)  # axis-angle applied to the scene
 _CAMERA_DISTANCE = 0.45
@@ -68,11 +67,6 @@ def _save_png(path: Path, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format="PNG")
 
 
-def _save_mesh(path: Path, mesh: trimesh.Trimesh) -> None:
-    with atomic_path(path) as tmp:
-        mesh.export(tmp)
-
-
 def run_demo(out_dir: str | Path, hand_model: str = "open") -> dict:
     """Write the demo's files into ``out_dir``; return a summary (paths, timings)."""
     t0 = time.perf_counter()
@@ -91,36 +85,23 @@ def run_demo(out_dir: str | Path, hand_model: str = "open") -> dict:
     for side, o in outputs.items():
         v, f = o.vertices[0].numpy(), o.faces.numpy()
         meshes.append(Mesh(v, f, HAND_COLORS[side]))
-        _save_mesh(out / f"{side}_hand.obj", trimesh.Trimesh(v, f, process=False))
+        write_meshes(out / f"{side}_hand.obj", {side: (v, f)})
         written.append(f"{side}_hand.obj")
-    both = trimesh.util.concatenate([
-        trimesh.Trimesh(m.vertices, m.faces, process=False,
-                        vertex_colors=np.tile(np.r_[np.asarray(m.color) * 255, 255], (len(m.vertices), 1)))
-        for m in meshes])
-    _save_mesh(out / "hands.ply", both)
-    written.append("hands.ply")
+    both = {f"{side}_hand": (m.vertices, m.faces, m.color) for side, m in zip(outputs, meshes)}
+    for name in ("hands.ply", "hands.glb"):
+        write_meshes(out / name, both)
+        written.append(name)
 
-    v_rel = outputs["left"].keypoints[0, 0] - outputs["right"].keypoints[0, 0]
-    record = {
-        "hand_model": hand_model,
-        "flat_hand_mean": True,
-        "units": "metres",
-        "frame": FRAME,
-        "keypoint_order": "OpenPose 21: wrist, thumb1-4, index1-4, middle1-4, ring1-4, pinky1-4",
-        "v_left_minus_right_wrist": v_rel.tolist(),
-    }
-    arrays = {}
-    for side in ("right", "left"):
-        record[side] = {k: t.tolist() for k, t in params[side].items()}
-        record[side]["keypoints_3d"] = outputs[side].keypoints[0].tolist()
-        for k, t in params[side].items():
-            arrays[f"{side}_{k}"] = t.numpy()
-        arrays[f"{side}_keypoints_3d"] = outputs[side].keypoints[0].numpy()
-        arrays[f"{side}_vertices"] = outputs[side].vertices[0].numpy()
-    write_json(out / "params.json", record)
-    write_npz(out / "params.npz", v_left_minus_right_wrist=v_rel.numpy(),
-              flat_hand_mean=np.array(True), hand_model=np.array(hand_model), **arrays)
-    written += ["params.json", "params.npz"]
+    v_rel = (outputs["left"].keypoints[0, 0] - outputs["right"].keypoints[0, 0]).numpy()
+    hands = {side: {**{k: t.numpy() for k, t in params[side].items()},
+                    "keypoints_3d": outputs[side].keypoints[0].numpy(),
+                    "vertices": outputs[side].vertices[0].numpy()}
+             for side in ("right", "left")}
+    record = params_record(hands, hand_model=hand_model, flat_hand_mean=True,
+                           extra={"v_left_minus_right_wrist": v_rel})
+    for name in ("params.json", "params.npz"):
+        write_params(out / name, record)
+        written.append(name)
 
     _save_png(out / "hands.png", view_strip(meshes))
     _save_png(out / "gallery.png", _gallery(models["right"]))

@@ -12,8 +12,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from .errors import UserError
 
 _UMASK = os.umask(0)
@@ -52,9 +50,3 @@ def atomic_path(target: str | os.PathLike):
 def write_json(target: str | os.PathLike, obj) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(obj, indent=2) + "\n")
-
-
-def write_npz(target: str | os.PathLike, **arrays: np.ndarray) -> None:
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from fourdhands.cli import main
 from fourdhands.demo import HAND_COLORS, run_demo
+from fourdhands.export import read_params
 from fourdhands.hands import load_hand_model
 
 
@@ -40,16 +41,19 @@ def test_demo_writes_meshes_that_match_the_written_parameters(demo_dir):
     # v is the left wrist minus the right wrist, and both hands are in front of the camera
     v = np.array(record["v_left_minus_right_wrist"])
     np.testing.assert_allclose(v, np.array(record["left"]["keypoints_3d"][0]) - record["right"]["keypoints_3d"][0])
-    npz = np.load(demo_dir / "params.npz")
-    assert npz["right_vertices"][:, 2].min() > 0.2 and npz["left_vertices"][:, 2].min() > 0.2
+    npz = read_params(demo_dir / "params.npz")
+    assert npz["right"]["vertices"][:, 2].min() > 0.2 and npz["left"]["vertices"][:, 2].min() > 0.2
     np.testing.assert_allclose(npz["v_left_minus_right_wrist"], v)
+    assert npz["flat_hand_mean"] is True and npz["units"] == "metres"
     both = trimesh.load(demo_dir / "hands.ply", process=False)
-    assert len(both.vertices) == len(npz["right_vertices"]) + len(npz["left_vertices"])
+    assert len(both.vertices) == len(npz["right"]["vertices"]) + len(npz["left"]["vertices"])
+    scene = trimesh.load(demo_dir / "hands.glb")
+    assert set(scene.geometry) == {"right_hand", "left_hand"}
 
 
 def test_demo_hands_touch_but_do_not_merge(demo_dir):
-    npz = np.load(demo_dir / "params.npz")
-    r, l = npz["right_vertices"], npz["left_vertices"]
+    npz = read_params(demo_dir / "params.npz")
+    r, l = npz["right"]["vertices"], npz["left"]["vertices"]
     gaps = np.linalg.norm(r[::7, None] - l[None, ::7], axis=2)
     assert gaps.min() < 0.01  # interlocked: fingers within a centimetre of the other hand
     assert np.linalg.norm(r.mean(0) - l.mean(0)) > 0.02  # two hands, not one on top of the other

@@ -148,3 +148,22 @@ def test_one_training_step_moves_every_parameter(ablation):
     opt.step()
     frozen = [n for n, p in net.named_parameters() if torch.equal(p, before[n])]
     assert not frozen, frozen
+
+
+def test_info_reports_the_real_parameter_count_and_flops(capsys):
+    from fourdhands.cli import main
+    from fourdhands.model.profile import count_flops
+
+    assert main(["info", "--preset", "tiny", "--height", "64", "--width", "48"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("tiny"))
+    net = small("full")
+    params = sum(p.numel() for p in net.parameters())
+    assert f"{params / 1e6:.1f}M" in row.split()[1]
+    # the FLOPs column equals a count on a real (CPU) forward, and the backbone dominates
+    x = inputs(1, 1)
+    with torch.no_grad():
+        real = count_flops(lambda: net(**x))
+        backbone = count_flops(lambda: net.backbone(x["crops"][0, 0]))
+    assert float(row.split()[3]) == pytest.approx(real / 1e9, abs=0.051)
+    assert 2 * backbone > 0.5 * real

@@ -124,6 +124,16 @@ def test_resize_pos_embed_keeps_cls_and_orientation():
     torch.testing.assert_close(grid[..., 2], torch.full((8, 6), 5.0, dtype=torch.float64))
 
 
+def test_resize_pos_embed_is_bicubic_like_hamer():
+    """Rows 0..3 holding row**2, halved: samples at rows 0.5 and 2.5 with the Keys cubic
+    (a = -0.75) weights (-3/32, 19/32, 19/32, -3/32), edges clamped, worked by hand:
+    0.5 * 0 + 19/32 * 1 - 3/32 * 4 and -3/32 * 1 + 19/32 * 4 + 1/2 * 9 (bilinear: 0.5, 6.5)."""
+    rows = torch.arange(4, dtype=torch.float64)[:, None].expand(4, 4) ** 2
+    pos = torch.cat([torch.zeros(1, 1, 1, dtype=torch.float64), rows.reshape(1, 16, 1)], dim=1)
+    out = resize_pos_embed(pos, (4, 4), (2, 2))[0, 1:, 0].reshape(2, 2)
+    torch.testing.assert_close(out, torch.tensor([[0.21875] * 2, [6.78125] * 2], dtype=torch.float64))
+
+
 def test_other_input_size_uses_the_resized_pos_embed():
     model = distinctive_vit(small_config())
     resized = distinctive_vit(small_config(image_size=(128, 96)))
@@ -299,6 +309,16 @@ def test_load_lightning_checkpoint_without_running_its_objects(tmp_path):
     assert report.complete
     x = images(64, 48)
     torch.testing.assert_close(target(x), source(x), atol=0, rtol=0)
+
+
+def test_prefix_tie_goes_to_the_shorter(tmp_path):
+    """A file with two full backbones (the model's and, say, an EMA copy) loads the model's."""
+    model, ema = distinctive_vit(small_config(), seed=0), distinctive_vit(small_config(), seed=1)
+    state = {**checkpoint_like(ema, "ema.backbone.", heads=()), **checkpoint_like(model, heads=())}
+    target = distinctive_vit(small_config(), seed=5)
+    report = load_backbone_weights(target, save(tmp_path, "w.pth", state))
+    assert report.prefix == "backbone." and len(report.unexpected) == len(report.loaded)
+    assert torch.equal(target.pos_embed, model.pos_embed)
 
 
 def test_explicit_prefix(tmp_path):

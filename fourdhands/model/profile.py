@@ -41,9 +41,12 @@ def _inputs(config: ModelConfig, b: int, t: int, device) -> dict:
 
 
 def count_flops(fn) -> float:
-    """FLOPs that PyTorch counts while running ``fn()``."""
+    """FLOPs that PyTorch counts while running ``fn()``.
+
+    Runs with autograd on: FlopCounterMode's module tracker fails on outputs of modules
+    whose parameters require grad when no graph is recorded (under ``no_grad``)."""
     counter = FlopCounterMode(display=False)
-    with counter:
+    with counter, torch.enable_grad():
         fn()
     return float(counter.get_total_flops())
 
@@ -52,8 +55,7 @@ def profile(config: ModelConfig) -> Profile:
     """Count parameters and FLOPs of ``config`` on the meta device."""
     with torch.device("meta"):
         net = FourDHands(config)
-    # FlopCounterMode's module tracker trips over no_grad; frozen parameters need no graph
-    net.requires_grad_(False)
+    net.requires_grad_(False)  # no graph to keep: shapes only
     t = config.seq_len if config.temporal else 1
     x1 = _inputs(config, 1, 1, "meta")
     xt = _inputs(config, 1, t, "meta")

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-PATCH_PADDING = 0
+PATCH_PADDING = 2
 """Pixels of zero padding on each side of the patch convolution, as in ViTPose/HaMeR."""
 
 LAYER_NORM_EPS = 1e-6
@@ -66,7 +66,8 @@ class ViTConfig:
 
     def __post_init__(self):
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+            raise ValueError(f"embed_dim {self.embed_dim} is not divisible by "
+                             f"num_heads {self.num_heads}")
         # With a smaller patch the 2-pixel padding would add a row and column of tokens.
         if self.patch_size <= 2 * PATCH_PADDING:
             raise ValueError(f"patch_size must exceed {2 * PATCH_PADDING}, got {self.patch_size}")
@@ -107,7 +108,8 @@ def resize_pos_embed(
     """
     src_grid, dst_grid = tuple(src_grid), tuple(dst_grid)
     if pos_embed.shape[1] != 1 + src_grid[0] * src_grid[1]:
-        raise ValueError(f"pos_embed of shape {tuple(pos_embed.shape)} does not fit a {src_grid} grid plus cls")
+        raise ValueError(f"pos_embed of shape {tuple(pos_embed.shape)} does not fit "
+                         f"a {src_grid} grid plus cls")
     if src_grid == dst_grid:
         return pos_embed
     cls, patches = pos_embed[:, :1], pos_embed[:, 1:]
@@ -141,12 +143,15 @@ class Attention(nn.Module):
         """``(B, N, C)`` -> ``(B, N, C)``."""
         b, n, c = x.shape
         # qkv's output features are ordered (q/k/v, head, head_dim), as in the checkpoints.
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
         x = F.scaled_dot_product_attention(q, k, v)
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
 
 
 class Mlp(nn.Module):
+    """``fc2(GELU(fc1(x)))``, ``(..., C)`` -> ``(..., C)``."""
+
     def __init__(self, dim: int, hidden: int):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -172,7 +177,9 @@ def drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 class Block(nn.Module):
     """Pre-norm transformer block: ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))``."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float):
+    def __init__(
+        self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path: float
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.attn = Attention(dim, num_heads, qkv_bias)

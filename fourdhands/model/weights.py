@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+# torch's own weights-only allowlist (private, but present since torch 1.13).
 from torch._weights_only_unpickler import _get_allowed_globals
 
 from ..errors import UserError
@@ -61,7 +62,8 @@ class LoadReport:
     def summary(self) -> str:
         """One line for logs, naming up to three keys of each kind of problem."""
         total = len(self.loaded) + len(self.missing) + len(self.mismatched)
-        parts = [f"{self.path.name}: loaded {len(self.loaded)}/{total} backbone tensors (prefix {self.prefix!r})"]
+        parts = [f"{self.path.name}: loaded {len(self.loaded)}/{total} backbone tensors "
+                 f"(prefix {self.prefix!r})"]
         for label, keys in (("missing", self.missing), ("mismatched", self.mismatched),
                             ("unexpected", self.unexpected)):
             if keys:
@@ -98,18 +100,22 @@ def load_backbone_weights(model: ViT, path, *, prefix: str | None = None) -> Loa
         prefix = _find_prefix(tensors, model_state)
     if prefix is None:
         raise UserError(f"{path}: no ViT backbone weights in it (no tensor named like "
-                        f"'patch_embed.proj.weight' or 'blocks.0.attn.qkv.weight', with or without a prefix)")
+                        f"'patch_embed.proj.weight' or 'blocks.0.attn.qkv.weight', "
+                        f"with or without a prefix)")
 
-    backbone = {key[len(prefix):]: value for key, value in tensors.items()
-                if key.startswith(prefix) and key[len(prefix):] in model_state}
-    unexpected = tuple(key for key in tensors if not (key.startswith(prefix) and key[len(prefix):] in model_state))
+    names = {key: key[len(prefix):] for key in tensors
+             if key.startswith(prefix) and key[len(prefix):] in model_state}
+    backbone = {name: tensors[key] for key, name in names.items()}
+    unexpected = tuple(key for key in tensors if key not in names)
     resized = None
     if "pos_embed" in backbone:
         backbone["pos_embed"], resized = _fit_pos_embed(backbone["pos_embed"], model)
-    mismatched = tuple(key for key, value in backbone.items() if value.shape != model_state[key].shape)
+    mismatched = tuple(key for key, value in backbone.items()
+                       if value.shape != model_state[key].shape)
     loaded = tuple(key for key in model_state if key in backbone and key not in mismatched)
     if not loaded:
-        found = f"{len(mismatched)} backbone tensors of other shapes" if mismatched else "no backbone tensors"
+        found = (f"{len(mismatched)} backbone tensors of other shapes" if mismatched
+                 else "no backbone tensors")
         raise UserError(f"{path}: nothing fits this ViT ({found} under prefix {prefix!r}); "
                         f"is it another model's or another ViT size's checkpoint?")
     model.load_state_dict({key: backbone[key] for key in loaded}, strict=False)
@@ -140,7 +146,8 @@ def _read(path: Path) -> object:
         try:
             return load_file(path, device="cpu")
         except Exception as exc:  # the library raises its own error types for bad headers
-            raise UserError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from exc
+            raise UserError(f"{path}: not a readable safetensors file "
+                            f"({_first_line(exc)})") from exc
     if suffix not in TORCH_SUFFIXES:
         raise UserError(f"{path}: unknown weights format {suffix!r}; expected .safetensors or "
                         f"one of {', '.join(TORCH_SUFFIXES)}")
@@ -220,8 +227,12 @@ def _find_prefix(tensors: Mapping[str, torch.Tensor], model_state: Mapping) -> s
     return max(votes.items(), key=lambda item: (item[1], -len(item[0])))[0]
 
 
-def _fit_pos_embed(pos_embed: torch.Tensor, model: ViT):
-    """``(pos_embed, None)`` if it fits or cannot be resampled, else ``(resized, (file_grid, model_grid))``.
+def _fit_pos_embed(
+    pos_embed: torch.Tensor, model: ViT
+) -> tuple[torch.Tensor, tuple[tuple[int, int], tuple[int, int]] | None]:
+    """The file's ``pos_embed`` resampled to the model's grid, and ``(file_grid, model_grid)``.
+
+    Returned as it is, with ``None``, if it already fits or has another width or layout.
 
     A ViTPose ``pos_embed`` is ``(1, 1 + h * w, C)`` without a record of ``(h, w)``; the
     factorisation of ``h * w`` closest in aspect ratio to the model's grid is taken (16 x 12
@@ -230,7 +241,8 @@ def _fit_pos_embed(pos_embed: torch.Tensor, model: ViT):
     target = model.pos_embed.shape
     grid = model.config.grid
     n = pos_embed.shape[1] - 1 if pos_embed.ndim == 3 else 0
-    if pos_embed.shape == target or n < 1 or pos_embed.shape[0] != 1 or pos_embed.shape[2] != target[2]:
+    if (pos_embed.shape == target or n < 1 or pos_embed.shape[0] != 1
+            or pos_embed.shape[2] != target[2]):
         return pos_embed, None
     aspect = math.log(grid[0] / grid[1])
     source = min(((h, n // h) for h in range(1, n + 1) if n % h == 0),
