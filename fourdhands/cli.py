@@ -41,8 +41,48 @@ def _info(args: argparse.Namespace) -> None:
           "T=9 video: each frame encoded once and reused by its windows, per frame")
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 320x240, not {text!r}") from None
+    return w, h
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from .synth.generate import generate
+
+    summary = generate(args.output, sequences=args.sequences, frames=args.frames, seed=args.seed,
+                       split=args.split, image_size=args.size, backgrounds=args.backgrounds)
+    print(summary)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .train import load_config, train
+
+    config = load_config(args.config, args.set)
+    last = train(config)
+    print(f"checkpoint: {last}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (no usage dump), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from .evaluate import evaluate, to_markdown
+
+    results = evaluate(args.ckpt, args.data, args.output, batch_size=args.batch_size,
+                       workers=args.workers)
+    print(to_markdown(results))
+    print("wrote " + ", ".join(results["written"]))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fourdhands",
         description="Reconstruct interacting hands in 4D (4DHands).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -69,6 +109,35 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--height", type=int, default=256, help="crop height (default: %(default)s)")
     info.add_argument("--width", type=int, default=192, help="crop width (default: %(default)s)")
     info.set_defaults(func=_info)
+
+    synth = sub.add_parser("synth", help="generate synthetic two-hand video with exact ground truth",
+                           description="Render seeded two-hand sequences into resumable tar shards.")
+    synth.add_argument("output", help="output folder (an existing one is resumed)")
+    synth.add_argument("--sequences", type=int, default=10, help="number of sequences (default: %(default)s)")
+    synth.add_argument("--frames", type=int, default=32, help="frames per sequence (default: %(default)s)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    synth.add_argument("--split", default="train",
+                       help="train, interacting, far_and_scaled, single_hand or occluded (default: %(default)s)")
+    synth.add_argument("--size", type=_size, default=(320, 240), help="WxH (default: 320x240)")
+    synth.add_argument("--backgrounds", default=None, help="optional folder of background images")
+    synth.set_defaults(func=_synth)
+
+    train = sub.add_parser("train", help="train the network (one process, or N under torchrun)",
+                           description="Train from a YAML config; an existing output folder resumes.")
+    train.add_argument("config", help="YAML config (see configs/)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config entry, e.g. --set steps=100 (repeatable)")
+    train.set_defaults(func=_train)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint: the paper's table columns per split and hand",
+                        description="Write eval.json and eval.md with MPJPE, MPVPE, MRRPE, Accel_E and "
+                                    "DexYCB-style root-relative / Procrustes errors and AUC.")
+    ev.add_argument("--ckpt", required=True, help="checkpoint folder (step-XXXXXXX)")
+    ev.add_argument("--data", required=True, action="append", help="data folder, one split (repeatable)")
+    ev.add_argument("-o", "--output", default=None, help="output folder (default: CKPT/eval)")
+    ev.add_argument("--batch-size", type=int, default=4)
+    ev.add_argument("--workers", type=int, default=0)
+    ev.set_defaults(func=_eval)
     return parser
 
 

@@ -160,3 +160,28 @@ def test_gradients_are_finite_and_correct():
     assert torch.autograd.gradcheck(
         lambda t: full_translation_to_crop_cam(t, box_center.detach(), box_size, image_size), (transl,)
     )
+
+
+def test_off_centre_principal_point_moves_the_root_where_the_camera_sees_it():
+    import torch
+
+    from fourdhands.geometry.camera import (
+        crop_cam_to_full_translation,
+        full_translation_to_crop_cam,
+        intrinsics,
+        project,
+    )
+
+    cam = torch.tensor([[8.0, 0.01, -0.02]], dtype=torch.float64)
+    centre = torch.tensor([[400.0, 150.0]], dtype=torch.float64)
+    size = torch.tensor([[640.0, 480.0]], dtype=torch.float64)
+    pp = torch.tensor([[310.0, 250.0]], dtype=torch.float64)
+    f = torch.tensor([900.0], dtype=torch.float64)
+    t = crop_cam_to_full_translation(cam, centre, torch.tensor([200.0], dtype=torch.float64), size, f, pp)
+    # the crop camera's origin shifted by (-tx, -ty) sits at the crop centre in the crop;
+    # in the full camera it must land on the box centre
+    origin = t[:, None] - torch.cat([cam[:, 1:], torch.zeros(1, 1, dtype=torch.float64)], -1)[:, None]
+    uv = project(origin, intrinsics(f, pp))
+    torch.testing.assert_close(uv[:, 0], centre)
+    back = full_translation_to_crop_cam(t, centre, torch.tensor([200.0], dtype=torch.float64), size, f, pp)
+    torch.testing.assert_close(back, cam)

@@ -98,10 +98,10 @@ def crop_cam_to_translation(cam: torch.Tensor, focal=CROP_FOCAL, crop_size=CROP_
     return torch.cat([cam[..., 1:], depth], dim=-1)
 
 
-def _off_centre_shift(box_center, image_size, depth, focal):
-    """Lateral translation ``(..., 2)`` that moves the root's image from the image centre
-    to the box centre at ``depth (..., 1)`` with ``focal (..., 1)``."""
-    return (box_center - image_size / 2) * depth / focal
+def _off_centre_shift(box_center, principal_point, depth, focal):
+    """Lateral translation ``(..., 2)`` that moves the root's image from the principal
+    point to the box centre at ``depth (..., 1)`` with ``focal (..., 1)``."""
+    return (box_center - principal_point) * depth / focal
 
 
 def crop_cam_to_full_translation(
@@ -110,10 +110,11 @@ def crop_cam_to_full_translation(
     box_size: torch.Tensor,
     image_size: torch.Tensor,
     focal=None,
+    principal_point: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Crop camera ``[s, tx, ty]`` to a translation in the full image's camera frame.
 
-    The full-image camera is ``intrinsics(focal, image_size / 2)``; see the module
+    The full-image camera is ``intrinsics(focal, principal_point)``; see the module
     docstring for the derivation and where it is exact.
 
     Args:
@@ -125,14 +126,16 @@ def crop_cam_to_full_translation(
         image_size: ``(..., 2)`` as ``(W, H)`` in pixels.
         focal: ``(...)`` or a number, the full image's focal length in pixels; default
             :func:`default_focal`. Use the real one when it is known.
+        principal_point: ``(..., 2)`` in pixels; default the image centre.
 
     Returns:
         ``(..., 3)`` translation ``[tx', ty', tz']`` in metres.
     """
     f = default_focal(image_size) if focal is None else focal
+    pp = image_size / 2 if principal_point is None else principal_point
     # The depth at which focal f magnifies by b s / 2 is the crop rule with f over b pixels.
     transl = crop_cam_to_translation(cam, f, box_size)
-    shift = _off_centre_shift(box_center, image_size, transl[..., 2:], _column(f, cam))
+    shift = _off_centre_shift(box_center, pp, transl[..., 2:], _column(f, cam))
     return torch.cat([transl[..., :2] + shift, transl[..., 2:]], dim=-1)
 
 
@@ -142,13 +145,15 @@ def full_translation_to_crop_cam(
     box_size: torch.Tensor,
     image_size: torch.Tensor,
     focal=None,
+    principal_point: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Inverse of :func:`crop_cam_to_full_translation`: ``transl (..., 3) -> cam (..., 3)``.
 
     Arguments as there; ``transl[..., 2]`` must be nonzero. Returns ``[s, tx, ty]``.
     """
     f = _column(default_focal(image_size) if focal is None else focal, transl)
+    pp = image_size / 2 if principal_point is None else principal_point
     depth = transl[..., 2:]
     scale = 2 * f / (_column(box_size, transl) * depth)
-    txy = transl[..., :2] - _off_centre_shift(box_center, image_size, depth, f)
+    txy = transl[..., :2] - _off_centre_shift(box_center, pp, depth, f)
     return torch.cat([scale, txy], dim=-1)

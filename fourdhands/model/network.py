@@ -13,9 +13,10 @@ Inputs (one window of ``T`` frames per sample; ``T = 1`` for single images):
   section 4.5 convention, applied here so callers need not: its crop becomes the mirrored
   crop of the other hand and its box a far-away copy of the other's box. Its outputs are
   then meaningless and flagged by ``present`` in the prediction.
-- ``image_size (B, 2)`` as ``(W, H)`` and optional ``focal (B,)`` in pixels (default
-  ``geometry.camera.default_focal``): the full image's pinhole camera, principal point at
-  the centre, used to place each hand in the camera frame.
+- ``image_size (B, 2)`` as ``(W, H)``, optional ``focal (B,)`` (default
+  ``geometry.camera.default_focal``) and ``principal_point (B, 2)`` (default the image
+  centre) in pixels: the full image's pinhole camera, used to place each hand in the
+  camera frame.
 - for ``fusion="holistic"`` (Table 5's +Cross H) also ``holistic (B, T, 3, H, W)`` and
   ``holistic_box (B, T, 4)``: one crop holding both hands.
 
@@ -169,8 +170,8 @@ class FourDHands(nn.Module):
 
     def decode(self, features: Tensor, boxes: Tensor, image_size: Tensor,
                focal: Tensor | None = None, present: Tensor | None = None,
-               frames: Tensor | None = None, holistic_box: Tensor | None = None
-               ) -> HandsPrediction:
+               frames: Tensor | None = None, holistic_box: Tensor | None = None,
+               principal_point: Tensor | None = None) -> HandsPrediction:
         """Fuse a window of G over time and regress (module docstring for the inputs).
 
         Args:
@@ -208,17 +209,19 @@ class FourDHands(nn.Module):
             box = holistic_box[:, source, None].expand(-1, -1, 2, -1)
         else:
             box = boxes[:, source]
-        size = image_size[:, None, None].to(crop_cam)
-        f = default_focal(image_size.to(crop_cam)) if focal is None else focal.to(crop_cam)
+        size = image_size.to(crop_cam)
+        f = default_focal(size) if focal is None else focal.to(crop_cam)
+        pp = size / 2 if principal_point is None else principal_point.to(crop_cam)
         crop_h = self.config.image_size[0]
         transl = crop_cam_to_full_translation(
-            crop_cam, box[..., :2], box[..., 3] * CROP_CAMERA_PIXELS / crop_h, size, f[:, None, None])
+            crop_cam, box[..., :2], box[..., 3] * CROP_CAMERA_PIXELS / crop_h, size[:, None, None],
+            f[:, None, None], pp[:, None, None])
         cam_kp = keypoints + transl[..., None, :]
         if self.relative_head is not None:
             v = self.relative_head(fused)
         else:
             v = cam_kp[:, :, 1, 0] - cam_kp[:, :, 0, 0]
-        K = intrinsics(f, image_size.to(crop_cam) / 2)[:, None, None]
+        K = intrinsics(f, pp)[:, None, None]
         return HandsPrediction(
             frames=source, rotmats=rotmats, betas=params.betas, crop_cam=crop_cam,
             vertices=vertices, keypoints=keypoints, transl=transl, v=v,
@@ -227,8 +230,9 @@ class FourDHands(nn.Module):
 
     def forward(self, crops: Tensor, boxes: Tensor, image_size: Tensor, focal: Tensor | None = None,
                 present: Tensor | None = None, frames: Tensor | None = None,
-                holistic: Tensor | None = None, holistic_box: Tensor | None = None
-                ) -> HandsPrediction:
+                holistic: Tensor | None = None, holistic_box: Tensor | None = None,
+                principal_point: Tensor | None = None) -> HandsPrediction:
         """Encode every frame of the window, then decode it (module docstring)."""
         features = self.encode(crops, boxes, present, holistic)
-        return self.decode(features, boxes, image_size, focal, present, frames, holistic_box)
+        return self.decode(features, boxes, image_size, focal, present, frames, holistic_box,
+                           principal_point)

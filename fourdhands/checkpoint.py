@@ -1,0 +1,108 @@
+"""Checkpoints: a folder per save, weights as safetensors, written atomically.
+
+Layout of one checkpoint folder::
+
+    model.safetensors   the network's parameters (no hand-model buffers: those are
+                        rebuilt from the config's hand model)
+    config.json         {"model": ModelConfig as a dict, ...anything the writer adds}
+    state.pt            optional training state: optimizer, step, RNG (resume only)
+
+The folder is written under a temporary name and renamed when complete, so a killed
+save never leaves a checkpoint that looks whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import UserError
+from .model.config import ModelConfig
+from .model.network import FourDHands
+
+WEIGHTS, CONFIG, STATE = "model.safetensors", "config.json", "state.pt"
+
+
+def _weights(net: FourDHands) -> dict[str, torch.Tensor]:
+    hand_models = ("right_model.", "left_model.")
+    return {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()
+            if not k.startswith(hand_models)}
+
+
+def save_checkpoint(folder: str | os.PathLike, net: FourDHands, extra_config: dict | None = None,
+                    state: dict | None = None) -> Path:
+    """Write ``folder`` (replacing an older one of that name) and return it."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        save_file(_weights(net), str(tmp / WEIGHTS))
+        config = {"model": net.config.to_dict(), **(extra_config or {})}
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+        if state is not None:
+            torch.save(state, tmp / STATE)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_config(folder: str | os.PathLike) -> dict:
+    """The checkpoint's ``config.json`` (UserError when absent or unreadable)."""
+    folder = Path(folder)
+    if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
+        raise UserError(f"{folder}: not a checkpoint (needs {WEIGHTS} and {CONFIG})")
+    try:
+        return json.loads((folder / CONFIG).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"{folder}: unreadable {CONFIG} ({e})") from None
+
+
+def load_checkpoint(folder: str | os.PathLike, expect: ModelConfig | None = None,
+                    device: str | torch.device = "cpu") -> FourDHands:
+    """The network saved in ``folder``, in eval mode.
+
+    ``expect``: if given, the checkpoint must have been made for this config (e.g. the
+    preset a command line asked for); a mismatch is a one-line UserError naming the first
+    differing field.
+    """
+    folder = Path(folder)
+    raw = read_config(folder)
+    try:
+        config = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["model"].items()})
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{folder}: {CONFIG} holds no valid model config ({e})") from None
+    if expect is not None and expect != config:
+        field = next(k for k in config.to_dict() if getattr(config, k) != getattr(expect, k))
+        raise UserError(f"{folder}: checkpoint is for {field}={getattr(config, field)!r}, "
+                        f"not {getattr(expect, field)!r}")
+    try:
+        weights = load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{folder}: corrupt {WEIGHTS} ({e})") from None
+    net = FourDHands(config)
+    expected = _weights(net)
+    missing = sorted(set(expected) - set(weights))
+    wrong = sorted(k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
+    if missing or wrong:
+        what = f"missing {missing[0]}" if missing else f"shape of {wrong[0]}"
+        raise UserError(f"{folder}: weights do not fit the saved config ({what})")
+    net.load_state_dict(weights, strict=False)
+    return net.to(device).eval()
+
+
+def latest_checkpoint(root: str | os.PathLike) -> Path | None:
+    """The complete ``step-*`` checkpoint with the highest step below ``root``, if any."""
+    root = Path(root)
+    steps = sorted(p for p in root.glob("step-*") if (p / WEIGHTS).is_file() and (p / CONFIG).is_file())
+    return steps[-1] if steps else None

@@ -1,0 +1,137 @@
+"""Windows of hand sequences as training samples (schema: :mod:`fourdhands.data.sample`).
+
+:class:`HandWindows` turns any *sequence source* into a map-style ``torch`` Dataset with
+one item per (sequence, centre frame). A source is anything with ``len(source)`` and
+``source[i]`` giving an object with ``.gt`` (the arrays of the synthetic format, frames
+first: ``present``, ``global_orient``, ``hand_pose``, ``betas``, ``transl``,
+``keypoints_3d``, ``keypoints_2d``, ``visible``, ``boxes``, ``K``, ``image_size``),
+``.num_frames`` and ``.frame(t)`` (uint8 `(H, W, 3)`); the synthetic shards
+(:class:`fourdhands.synth.shards.SyntheticSequences`) are the first such source, and real
+datasets plug in the same way. Single images are sequences of one frame: their windows
+repeat the frame T times.
+
+Randomness: :meth:`HandWindows.sample` ``(i, draw)`` takes its augmentation from a
+generator seeded with ``(seed, draw, i)``; ``dataset[i]`` uses the current epoch as the
+draw (:meth:`HandWindows.set_epoch`). A run is therefore reproducible whatever the number
+of workers or the order of loading, and a trainer that numbers its draws (e.g. by step)
+can resume exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..geometry.crop import crop_image
+from ..hands import load_hand_model
+from ..model.network import IMAGE_MEAN, IMAGE_STD
+from .augment import (
+    crop_affines,
+    crop_boxes,
+    flip_window,
+    jitter_colour,
+    occlude,
+    rotate_window,
+)
+from .sample import SampleConfig, window_frames
+
+_WINDOW_KEYS = ("present", "global_orient", "hand_pose", "betas", "transl", "keypoints_3d",
+                "keypoints_2d", "visible", "boxes")
+
+
+class HandWindows(Dataset):
+    """Every frame of every sequence of ``source`` as the centre of a T-frame window."""
+
+    def __init__(self, source, config: SampleConfig, seed: int = 0, hand_model: str = "open"):
+        self.source = source
+        self.config = config
+        self.seed = int(seed)
+        self.epoch = 0
+        self.hand_model = hand_model
+        self._models = None  # built lazily: once per worker process
+        counts = np.array([source[i].num_frames for i in range(len(source))], np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(counts)])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different augmentations in each epoch (call before iterating)."""
+        self.epoch = int(epoch)
+
+    @property
+    def models(self):
+        if self._models is None:
+            self._models = {side: load_hand_model(self.hand_model, side, dtype=torch.float64)
+                            for side in ("right", "left")}
+        return self._models
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """``(sequence, centre frame)`` of item ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        seq = int(np.searchsorted(self._starts, index, side="right") - 1)
+        return seq, int(index - self._starts[seq])
+
+    def __getitem__(self, index: int) -> dict:
+        return self.sample(index, self.epoch)
+
+    def sample(self, index: int, draw: int) -> dict:
+        """Item ``index`` with the augmentation of draw number ``draw``."""
+        cfg = self.config
+        seq_id, centre = self.locate(index)
+        seq = self.source[seq_id]
+        frames = window_frames(centre, seq.num_frames, cfg.seq_len, cfg.gap)
+        gt = seq.gt
+        targets = {k: np.asarray(gt[k][frames], dtype=bool if k in ("present", "visible") else float)
+                   for k in _WINDOW_KEYS}
+        K = np.asarray(gt["K"][frames[len(frames) // 2]], float)
+        image_size = np.asarray(gt["image_size"], float)
+        rng = np.random.default_rng((self.seed, int(draw), int(index)))
+        P = np.eye(3)
+        scale, shift = 1.0, (0.0, 0.0)
+        if cfg.augment:
+            if rng.random() < cfg.flip_prob:
+                targets, K, P = flip_window(targets, K, image_size, self.models)
+            angle = np.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg))
+            if angle:
+                targets, rot = rotate_window(targets, K, image_size, angle, self.models)
+                P = rot @ P
+            scale = 1.0 + rng.uniform(-cfg.scale_jitter, cfg.scale_jitter)
+            shift = tuple(rng.uniform(-cfg.shift_jitter, cfg.shift_jitter, 2))
+        boxes = crop_boxes(targets["boxes"], targets["present"], cfg.crop_hw, cfg.box_expand, scale, shift)
+        affines = crop_affines(boxes, P, cfg.crop_hw).float()  # (T, 2, 2, 3)
+
+        crops = torch.stack([
+            crop_image(torch.from_numpy(seq.frame(int(t))).permute(2, 0, 1).float() / 255.0,
+                       affines[i], cfg.crop_hw)
+            for i, t in enumerate(frames)])  # (T, 2, 3, h, w)
+        present = torch.as_tensor(targets["present"])
+        visible = targets["visible"]
+        if cfg.augment:
+            crops = jitter_colour(crops, rng, cfg.color_jitter)
+            rects = occlude(crops.flatten(0, 1), rng, cfg.occlusion_prob).reshape(*crops.shape[:2], 4)
+            box_maps = crop_affines(boxes, np.eye(3), cfg.crop_hw).numpy()  # augmented image -> crop
+            visible = visible & ~_under(targets["keypoints_2d"], box_maps, rects)
+        mean = torch.tensor(IMAGE_MEAN)[:, None, None]
+        std = torch.tensor(IMAGE_STD)[:, None, None]
+        crops = torch.where(present[..., None, None, None], (crops - mean) / std, 0.0)
+
+        sample = {k: torch.as_tensor(targets[k], dtype=torch.float32)
+                  for k in ("global_orient", "hand_pose", "betas", "transl", "keypoints_3d",
+                            "keypoints_2d", "v")}
+        sample.update(
+            crops=crops.float(), boxes=torch.as_tensor(boxes, dtype=torch.float32), present=present,
+            visible=torch.as_tensor(visible), image_size=torch.as_tensor(image_size, dtype=torch.float32),
+            K=torch.as_tensor(K, dtype=torch.float32), focal=torch.tensor(float(K[0, 0])),
+            frames=torch.as_tensor(frames), sequence=torch.tensor(seq_id))
+        return sample
+
+
+def _under(keypoints_2d: np.ndarray, affines: np.ndarray, rects: np.ndarray) -> np.ndarray:
+    """Which keypoints `(T, 2, 21, 2)` (image px) fall in their crop's occluding
+    rectangle `(T, 2, 4)` under the crop maps `(T, 2, 2, 3)`: `(T, 2, 21)` bool."""
+    p = keypoints_2d @ np.swapaxes(affines[..., :2], -1, -2) + affines[..., None, :, 2]
+    r = rects[..., None, :]
+    return (p[..., 0] >= r[..., 0]) & (p[..., 0] <= r[..., 2]) & (p[..., 1] >= r[..., 1]) & (p[..., 1] <= r[..., 3])

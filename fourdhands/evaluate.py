@@ -1,0 +1,176 @@
+"""``fourdhands eval --ckpt C --data D``: the paper's table columns on held-out data.
+
+For every frame of every sequence (each frame once: the centre of its window with
+temporal fusion, a single frame without) the network's prediction is compared with the
+ground truth, per hand and per split (a data folder is one split), with these protocols
+(:mod:`fourdhands.metrics`):
+
+- ``mpjpe`` / ``mpvpe``: IntagHand protocol (root = middle MCP, prediction scaled to the
+  ground truth's wrist-to-MCP length): paper Tables 1, 2, 4.
+- ``mpjpe_wrist``: InterHand2.6M protocol (wrist-aligned, no scaling).
+- ``mrrpe``: error of v = left wrist - right wrist, frames with both hands: Tables 1, 2, 4.
+- ``accel``: Accel_E (VIBE) on wrist-aligned joints per sequence, mm/frame^2: Tables 1, 3.
+- ``rr_mpjpe``, ``rr_auc``, ``pa_mpjpe``, ``pa_auc``: DexYCB's root-relative and
+  Procrustes-aligned errors and AUC over 0-50 mm: Table 3.
+
+Two reference predictors give the numbers a trained model must beat: ``mean_pose_mpjpe``
+(every hand predicted as the split's mean wrist-aligned hand, InterHand protocol) and
+``mean_v_mrrpe`` (v predicted as the split's mean v).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from . import metrics
+from .checkpoint import load_checkpoint, read_config
+from .data.dataset import HandWindows
+from .data.sample import SampleConfig
+from .geometry.rotations import axis_angle_to_matrix
+from .io import atomic_path, ensure_output_dir, write_json
+
+SIDES = ("right", "left")
+PROTOCOLS = {
+    "mpjpe": "MPJPE, IntagHand protocol (root = middle MCP, skeleton scaling), mm",
+    "mpvpe": "MPVPE, IntagHand protocol, mm",
+    "mpjpe_wrist": "MPJPE, InterHand2.6M protocol (wrist-aligned, no scaling), mm",
+    "mrrpe": "MRRPE (error of v = left wrist - right wrist), both hands present, mm",
+    "accel": "Accel_E (VIBE), wrist-aligned joints, per sequence, mm/frame^2",
+    "rr_mpjpe": "DexYCB root-relative MPJPE (wrist-subtracted), mm",
+    "rr_auc": "DexYCB root-relative AUC of PCK over 0-50 mm",
+    "pa_mpjpe": "DexYCB Procrustes-aligned MPJPE (no reflections), mm",
+    "pa_auc": "DexYCB Procrustes-aligned AUC of PCK over 0-50 mm",
+    "mean_pose_mpjpe": "reference: split-mean wrist-aligned hand, InterHand2.6M protocol, mm",
+    "mean_v_mrrpe": "reference: split-mean v, mm",
+}
+
+
+@torch.no_grad()
+def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 4,
+                  workers: int = 0, progress: bool = False) -> dict[str, np.ndarray]:
+    """Predictions and ground truth for every frame of a data folder (float64 arrays):
+    ``pred_kp``, ``gt_kp`` `(N, 2, 21, 3)` camera frame; ``pred_verts``, ``gt_verts``
+    `(N, 2, V, 3)` root-relative; ``pred_v``, ``gt_v`` `(N, 3)`; ``present`` `(N, 2)`;
+    ``sequence``, ``frame`` `(N,)`."""
+    from .synth.shards import SyntheticSequences
+
+    cfg = net.config
+    seq_len = cfg.seq_len if cfg.temporal else 1
+    ds = HandWindows(SyntheticSequences(data_dir),
+                     SampleConfig(crop_hw=tuple(cfg.image_size), seq_len=seq_len, gap=gap))
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)
+    if progress:
+        from tqdm import tqdm
+
+        loader = tqdm(loader, desc=Path(data_dir).name, unit="batch")
+    out: dict[str, list] = {k: [] for k in ("pred_kp", "gt_kp", "pred_verts", "gt_verts", "pred_v",
+                                            "gt_v", "present", "sequence", "frame")}
+    for batch in loader:
+        pred = net(crops=batch["crops"], boxes=batch["boxes"], image_size=batch["image_size"],
+                   focal=batch["focal"], present=batch["present"], principal_point=batch["K"][:, :2, 2])
+        c = seq_len // 2 if cfg.temporal else slice(None)
+        t = int(pred.frames[0]) if cfg.temporal else 0
+        gt_rot = axis_angle_to_matrix(torch.cat([batch["global_orient"][:, t], batch["hand_pose"][:, t]], -1)
+                                      .unflatten(-1, (16, 3)))
+        gt_verts = torch.stack([m(rotmats=gt_rot[:, h], betas=batch["betas"][:, t, h]).vertices
+                                for h, m in enumerate((net.right_model, net.left_model))], 1)
+        gt_root = torch.stack([m(rotmats=gt_rot[:, h], betas=batch["betas"][:, t, h]).keypoints[:, 0]
+                               for h, m in enumerate((net.right_model, net.left_model))], 1)
+        out["pred_kp"].append(pred.camera_keypoints[:, 0])
+        out["gt_kp"].append(batch["keypoints_3d"][:, t])
+        out["pred_verts"].append(pred.vertices[:, 0] - pred.keypoints[:, 0, :, :1])
+        out["gt_verts"].append(gt_verts - gt_root[:, :, None])
+        out["pred_v"].append(pred.v[:, 0])
+        out["gt_v"].append(batch["v"][:, t])
+        out["present"].append(batch["present"][:, t])
+        out["sequence"].append(batch["sequence"])
+        out["frame"].append(batch["frames"][:, c] if cfg.temporal else batch["frames"][:, 0])
+    return {k: torch.cat(v).double().numpy() if k not in ("present", "sequence", "frame")
+            else torch.cat(v).numpy() for k, v in out.items()}
+
+
+def split_metrics(r: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Table columns per hand (and their mean) from :func:`predict_split`'s arrays."""
+    table: dict[str, dict[str, float]] = {}
+    for h, side in enumerate(SIDES):
+        ok = r["present"][:, h]
+        pk, gk = r["pred_kp"][:, h], r["gt_kp"][:, h]
+        gt_rel = gk - gk[:, :1]
+        mean_hand = gt_rel[ok].mean(0) if ok.any() else np.zeros((21, 3))
+        row = {
+            "mpjpe": metrics.mpjpe_intag(pk, gk, ok),
+            "mpvpe": metrics.mpvpe_intag(r["pred_verts"][:, h], r["gt_verts"][:, h], pk - pk[:, :1],
+                                         gt_rel, ok),
+            "mpjpe_wrist": metrics.mpjpe_wrist(pk, gk, ok),
+            "accel": _accel(r, h),
+            "mean_pose_mpjpe": metrics.mpjpe_wrist(np.broadcast_to(mean_hand, gk.shape), gt_rel, ok),
+        }
+        dex = metrics.dexycb_metrics(pk[ok], gk[ok]) if ok.any() else {}
+        row.update(rr_mpjpe=dex.get("root_relative_mpjpe", np.nan), rr_auc=dex.get("root_relative_auc", np.nan),
+                   pa_mpjpe=dex.get("procrustes_mpjpe", np.nan), pa_auc=dex.get("procrustes_auc", np.nan))
+        table[side] = {k: float(v) for k, v in row.items()}
+    both = r["present"].all(1)
+    mean_v = r["gt_v"][both].mean(0) if both.any() else np.zeros(3)
+    shared = {
+        "mrrpe": metrics.mrrpe(r["pred_v"], np.zeros_like(r["pred_v"]), r["gt_v"], np.zeros_like(r["gt_v"]), both)
+        if both.any() else float("nan"),
+        "mean_v_mrrpe": metrics.mrrpe(np.broadcast_to(mean_v, r["gt_v"].shape), np.zeros_like(r["gt_v"]),
+                                      r["gt_v"], np.zeros_like(r["gt_v"]), both) if both.any() else float("nan"),
+    }
+    table["mean"] = {k: float(np.nanmean([table[s][k] for s in SIDES])) for k in table["right"]}
+    for row in table.values():
+        row.update({k: float(v) for k, v in shared.items()})
+    return table
+
+
+def _accel(r: dict[str, np.ndarray], h: int) -> float:
+    """Accel_E over every sequence of the split (frames in order, absent frames invalid)."""
+    preds, gts, valids = [], [], []
+    for s in np.unique(r["sequence"]):
+        idx = np.nonzero(r["sequence"] == s)[0]
+        idx = idx[np.argsort(r["frame"][idx])]
+        if len(idx) < 3:
+            continue
+        pk, gk = r["pred_kp"][idx, h], r["gt_kp"][idx, h]
+        preds.append(pk - pk[:, :1])
+        gts.append(gk - gk[:, :1])
+        valids.append(r["present"][idx, h])
+    if not preds:
+        return float("nan")
+    return float(metrics.accel_error(preds, gts, valids))
+
+
+def evaluate(ckpt: str | os.PathLike, data_dirs: list[str], out_dir: str | os.PathLike | None = None,
+             batch_size: int = 4, workers: int = 0, progress: bool = True) -> dict:
+    """Evaluate a checkpoint on data folders; write ``eval.json`` and ``eval.md``."""
+    net = load_checkpoint(ckpt)
+    gap = read_config(ckpt).get("train", {}).get("augment", {}).get("gap", 5)
+    results = {"checkpoint": str(ckpt), "protocols": PROTOCOLS, "splits": {}}
+    for d in data_dirs:
+        r = predict_split(net, d, gap, batch_size, workers, progress)
+        results["splits"][Path(d).name] = {"frames": int(len(r["present"])), **split_metrics(r)}
+    out = ensure_output_dir(out_dir if out_dir is not None else Path(ckpt) / "eval")
+    write_json(out / "eval.json", results)
+    with atomic_path(out / "eval.md") as tmp:
+        tmp.write_text(to_markdown(results))
+    results["written"] = [str(out / "eval.json"), str(out / "eval.md")]
+    return results
+
+
+def to_markdown(results: dict) -> str:
+    cols = ["mpjpe", "mpvpe", "mrrpe", "accel", "mpjpe_wrist", "rr_mpjpe", "rr_auc", "pa_mpjpe",
+            "pa_auc", "mean_pose_mpjpe", "mean_v_mrrpe"]
+    lines = [f"# Evaluation of `{results['checkpoint']}`", "",
+             "| split | hand | frames | " + " | ".join(cols) + " |",
+             "|---" * (len(cols) + 3) + "|"]
+    for split, table in results["splits"].items():
+        for hand in ("right", "left", "mean"):
+            vals = " | ".join(f"{table[hand][c]:.3f}" if "auc" in c else f"{table[hand][c]:.1f}" for c in cols)
+            lines.append(f"| {split} | {hand} | {table['frames']} | {vals} |")
+    lines += ["", "Protocols:", ""] + [f"- `{k}`: {v}" for k, v in results["protocols"].items()]
+    return "\n".join(lines) + "\n"

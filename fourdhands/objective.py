@@ -1,0 +1,76 @@
+"""The training objective: the paper's losses (section 3.4) between a prediction of the
+network and a batch of samples (:mod:`fourdhands.data.sample`).
+
+How each term sees the data:
+
+- L_mano (Eq. 6): rotation matrices of the 16 joints and the betas.
+- L_3D (Eq. 7): maxMSE on each hand's root-relative joints (21) and vertices.
+- L_2D (Eq. 8): maxMSE on 2D keypoints in crop-normalised units (image pixels relative
+  to the crop box's centre, over its height), so the term does not grow with image size;
+  only visible keypoints count.
+- L_jrel (Eq. 9) and L_close (Eq. 10): both hands in the right wrist's frame, the left
+  hand placed by v (``left - left wrist + v``), so these terms supervise v; only where
+  both hands are present.
+
+Only the output frames of the window are supervised (all frames without temporal fusion,
+the centre with it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .geometry.rotations import axis_angle_to_matrix
+from .losses import LossWeights, compute_losses
+from .model.network import HandsPrediction
+
+SIDES = ("right", "left")
+
+
+def _crop_units(points: Tensor, boxes: Tensor) -> Tensor:
+    """Image px `(..., 21, 2)` -> offsets from the box centre over its height."""
+    return (points - boxes[..., None, :2]) / boxes[..., None, 3:4].clamp_min(1e-6)
+
+
+def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights | None = None
+               ) -> dict[str, Tensor]:
+    """Named unweighted terms and the weighted ``"total"`` for one batch.
+
+    ``models``: the (right, left) hand models that decoded ``pred``; they give the
+    ground-truth vertices from the ground-truth parameters."""
+    f = pred.frames
+    gt_pose = torch.cat([batch["global_orient"][:, f], batch["hand_pose"][:, f]], dim=-1)
+    gt_rot = axis_angle_to_matrix(gt_pose.unflatten(-1, (16, 3)))  # (B, T', 2, 16, 3, 3)
+    gt_kp = batch["keypoints_3d"][:, f]
+    boxes = batch["boxes"][:, f]
+    present = batch["present"][:, f]
+
+    def flat(x: Tensor) -> Tensor:
+        return x.flatten(0, 1)  # (B, T') -> B*T'
+
+    with torch.no_grad():
+        gt_verts = torch.stack([
+            m(rotmats=gt_rot[:, :, h].flatten(0, 1), betas=batch["betas"][:, f, h].flatten(0, 1)).vertices
+            for h, m in enumerate(models)], 1).unflatten(0, gt_rot.shape[:2])
+    gt_kp_model = gt_kp - batch["transl"][:, f][..., None, :]
+    # hands in the right wrist's frame, the left one placed by v
+    pred_root = pred.keypoints[..., :1, :]
+    gt_root = gt_kp_model[..., :1, :]
+    pred_rel, gt_rel = pred.keypoints - pred_root, gt_kp - gt_kp[..., :1, :]
+    pred_vrel, gt_vrel = pred.vertices - pred_root, gt_verts - gt_root
+    p, g = {}, {}
+    for h, s in enumerate(SIDES):
+        shift_p = pred.v[..., None, :] if h == 1 else 0.0
+        shift_g = batch["v"][:, f][..., None, :] if h == 1 else 0.0
+        p[f"{s}_pose"], g[f"{s}_pose"] = flat(pred.rotmats[:, :, h]), flat(gt_rot[:, :, h])
+        p[f"{s}_betas"], g[f"{s}_betas"] = flat(pred.betas[:, :, h]), flat(batch["betas"][:, f, h])
+        p[f"{s}_joints"] = flat(pred_rel[:, :, h] + shift_p)
+        g[f"{s}_joints"] = flat(gt_rel[:, :, h] + shift_g)
+        p[f"{s}_verts"] = flat(pred_vrel[:, :, h] + shift_p)
+        g[f"{s}_verts"] = flat(gt_vrel[:, :, h] + shift_g)
+        p[f"{s}_kp2d"] = flat(_crop_units(pred.keypoints_2d[:, :, h], boxes[:, :, h]))
+        g[f"{s}_kp2d"] = flat(_crop_units(batch["keypoints_2d"][:, f, h], boxes[:, :, h]))
+        g[f"{s}_present"] = flat(present[:, :, h])
+        g[f"{s}_kp2d_valid"] = flat(batch["visible"][:, f, h])
+    return compute_losses(p, g, weights)

@@ -1,0 +1,266 @@
+"""``fourdhands train CONFIG``: the trainer, one process or N under ``torchrun``.
+
+The config is a YAML file checked against :class:`TrainConfig` (an unknown key is an
+error). Training is a pure function of the config and the seed:
+
+- the batch of step ``s`` is drawn from the data mixture by a generator seeded with
+  ``(seed, s)`` (dataset by weight, then an item uniformly), and each item's augmentation
+  is seeded by ``(seed, s, item)``; under DDP rank ``r`` of ``N`` takes every N-th item of
+  that global batch, so N processes see exactly what one process sees;
+- checkpoints (``OUT/step-XXXXXXX``, safetensors + optimizer/step state) are written
+  atomically every ``ckpt_every`` steps and at the end; ``--resume`` (or an existing
+  ``OUT``) continues from the newest one and gives the same weights as a run that was
+  never stopped.
+
+The optimiser is AdamW with a linear decay of the learning rate to zero (paper: from
+1e-5 for ViT-H fine-tuning; the CPU presets train from scratch and start higher, see the
+shipped configs). Non-finite losses skip the step (after 20 in a row the run stops);
+gradients are clipped; ``precision: bf16`` runs the forward under CPU/GPU autocast.
+Progress goes to a bar with ETA and to ``OUT/log.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .checkpoint import STATE, latest_checkpoint, save_checkpoint
+from .data.dataset import HandWindows
+from .data.sample import SampleConfig
+from .errors import UserError
+from .losses import LossWeights
+from .model.config import model_config
+from .model.network import FourDHands
+from .objective import loss_terms
+
+
+@dataclass
+class DataSource:
+    path: str = MISSING  # a folder written by ``fourdhands synth``
+    weight: float = 1.0
+
+
+@dataclass
+class ModelSection:
+    preset: str = "tiny"
+    ablation: str = "full"
+    image_size: tuple[int, int] = (128, 96)
+    seq_len: int = 9
+
+
+@dataclass
+class AugmentSection:
+    enabled: bool = True
+    gap: int = 5
+    scale_jitter: float = 0.15
+    shift_jitter: float = 0.1
+    rotation_deg: float = 30.0
+    flip_prob: float = 0.5
+    color_jitter: float = 0.3
+    occlusion_prob: float = 0.2
+
+
+@dataclass
+class TrainConfig:
+    out: str = "runs/train"
+    seed: int = 0
+    steps: int = 1000
+    batch_size: int = 8  # global, over all processes
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    precision: str = "fp32"  # or "bf16"
+    workers: int = 2
+    log_every: int = 10
+    ckpt_every: int = 200
+    model: ModelSection = field(default_factory=ModelSection)
+    data: list[DataSource] = field(default_factory=list)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    loss: dict = field(default_factory=lambda: asdict(LossWeights()))
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+    """Read and check a YAML config (plus ``key=value`` overrides)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such config file")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(path),
+                                 OmegaConf.from_dotlist(overrides or []))
+        config: TrainConfig = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        raise UserError(f"{path}: {str(e).splitlines()[0]}") from None
+    if not config.data:
+        raise UserError(f"{path}: no data sources (data: [{{path: ...}}])")
+    unknown = set(config.loss) - set(asdict(LossWeights()))
+    if unknown:
+        raise UserError(f"{path}: unknown loss weight {sorted(unknown)[0]!r}")
+    if config.precision not in ("fp32", "bf16"):
+        raise UserError(f"{path}: precision must be fp32 or bf16, not {config.precision!r}")
+    return config
+
+
+class _Mixture(Dataset):
+    """Items addressed by ``(dataset, index, draw)`` keys."""
+
+    def __init__(self, datasets: list[HandWindows]):
+        self.datasets = datasets
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+    def __getitem__(self, key):
+        d, i, draw = key
+        return self.datasets[d].sample(i, draw)
+
+
+class _StepBatches(Sampler):
+    """This rank's share of each step's global batch, from ``start`` to ``steps``."""
+
+    def __init__(self, sizes, weights, batch_size, seed, start, steps, rank, world):
+        self.sizes, self.seed = np.asarray(sizes), seed
+        self.p = np.asarray(weights, float) / np.sum(weights)
+        self.batch_size, self.start, self.steps, self.rank, self.world = batch_size, start, steps, rank, world
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            rng = np.random.default_rng((self.seed, step))
+            which = rng.choice(len(self.sizes), size=self.batch_size, p=self.p)
+            items = (rng.random(self.batch_size) * self.sizes[which]).astype(np.int64)
+            keys = [(int(d), int(i), step) for d, i in zip(which, items)]
+            yield keys[self.rank::self.world]
+
+
+def _network_inputs(batch: dict) -> dict:
+    return dict(crops=batch["crops"], boxes=batch["boxes"], image_size=batch["image_size"],
+                focal=batch["focal"], present=batch["present"], principal_point=batch["K"][:, :2, 2])
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) the training described by ``config``; return the last checkpoint."""
+    from .synth.shards import SyntheticSequences  # the only source format so far
+
+    rank, world = _distributed()
+    if config.batch_size % world:
+        raise UserError(f"batch_size {config.batch_size} is not divisible by {world} processes")
+    out = Path(config.out)
+    torch.manual_seed(config.seed)
+    m = config.model
+    mcfg = model_config(m.preset, m.ablation, image_size=tuple(m.image_size), seq_len=m.seq_len)
+    net = FourDHands(mcfg)
+    a = config.augment
+    sample = SampleConfig(crop_hw=tuple(m.image_size), seq_len=m.seq_len if mcfg.temporal else 1,
+                          gap=a.gap, augment=a.enabled, scale_jitter=a.scale_jitter,
+                          shift_jitter=a.shift_jitter, rotation_deg=a.rotation_deg,
+                          flip_prob=a.flip_prob, color_jitter=a.color_jitter,
+                          occlusion_prob=a.occlusion_prob)
+    datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed) for s in config.data]
+    if any(len(d) == 0 for d in datasets):
+        empty = next(s.path for s, d in zip(config.data, datasets) if len(d) == 0)
+        raise UserError(f"{empty}: dataset is empty")
+
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=True)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: max(0.0, 1.0 - s / max(1, config.steps)))
+    start = 0
+    last = latest_checkpoint(out)
+    if last is not None:
+        from safetensors.torch import load_file
+
+        net.load_state_dict(load_file(str(last / "model.safetensors")), strict=False)
+        state = torch.load(last / STATE, weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        start = int(state["step"])
+        torch.set_rng_state(state["torch_rng"])
+    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    weights = LossWeights(**config.loss)
+
+    loader = DataLoader(
+        _Mixture(datasets),
+        batch_sampler=_StepBatches([len(d) for d in datasets], [s.weight for s in config.data],
+                                   config.batch_size, config.seed, start, config.steps, rank, world),
+        num_workers=config.workers, persistent_workers=False)
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
+    log = out / "log.csv"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    bad_in_a_row, step = 0, start
+    extra = {"train": OmegaConf.to_container(OmegaConf.structured(config))}
+    net.train()
+    t0 = time.perf_counter()
+    for step, batch in enumerate(loader, start=start):
+        with torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16,
+                            enabled=config.precision == "bf16"):
+            pred = model(**_network_inputs(batch))
+        terms = loss_terms(pred, batch, (net.right_model, net.left_model), weights)
+        loss = terms["total"]
+        optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            bad_in_a_row += 1
+            if bad_in_a_row >= 20:
+                raise RuntimeError(f"step {step}: 20 non-finite losses in a row; stopping")
+            schedule.step()
+            continue
+        bad_in_a_row = 0
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        schedule.step()
+        done = step + 1
+        if rank == 0:
+            if done % config.log_every == 0 or done == config.steps:
+                _log(log, done, terms, float(grad_norm), schedule.get_last_lr()[0], time.perf_counter() - t0)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss):.3g}")
+            if done % config.ckpt_every == 0 or done == config.steps:
+                state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                         "step": done, "torch_rng": torch.get_rng_state()}
+                save_checkpoint(out / f"step-{done:07d}", net, extra, state)
+        if world > 1:
+            dist.barrier()
+    if bar is not None:
+        bar.close()
+    return latest_checkpoint(out)
+
+
+_TERMS = ("pose", "shape", "keypoints_3d", "keypoints_2d", "joint_relation", "close", "total")
+
+
+def _log(path: Path, step: int, terms: dict, grad_norm: float, lr: float, seconds: float) -> None:
+    """One CSV row; a term the batch had no data for (e.g. no two-hand sample) is empty."""
+    row = {"step": step, "seconds": round(seconds, 2), "lr": lr, "grad_norm": grad_norm,
+           **{k: (float(terms[k]) if k in terms else "") for k in _TERMS}}
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
