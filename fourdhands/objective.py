@@ -10,7 +10,9 @@ How each term sees the data:
   only visible keypoints count.
 - L_jrel (Eq. 9) and L_close (Eq. 10): both hands in the right wrist's frame, the left
   hand placed by v (``left - left wrist + v``), so these terms supervise v; only where
-  both hands are present.
+  both hands are present. Averaged over the pairs rather than summed as printed: with the
+  authors' weight of 1e3 a sum over 441 joint pairs (or ~10^6 vertex pairs) would drown
+  every other term.
 
 Only the output frames of the window are supervised (all frames without temporal fusion,
 the centre with it).
@@ -29,8 +31,11 @@ SIDES = ("right", "left")
 
 
 def _crop_units(points: Tensor, boxes: Tensor) -> Tensor:
-    """Image px `(..., 21, 2)` -> offsets from the box centre over its height."""
-    return (points - boxes[..., None, :2]) / boxes[..., None, 3:4].clamp_min(1e-6)
+    """Image px `(..., 21, 2)` -> offsets from the box centre over its height; zero where
+    there is no box (an absent hand), so masked terms never meet inf * 0."""
+    has_box = boxes[..., None, 3:4] > 0
+    units = (points - boxes[..., None, :2]) / torch.where(has_box, boxes[..., None, 3:4], 1.0)
+    return torch.where(has_box, units, 0.0)
 
 
 def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights | None = None
@@ -73,4 +78,4 @@ def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights 
         g[f"{s}_kp2d"] = flat(_crop_units(batch["keypoints_2d"][:, f, h], boxes[:, :, h]))
         g[f"{s}_present"] = flat(present[:, :, h])
         g[f"{s}_kp2d_valid"] = flat(batch["visible"][:, f, h])
-    return compute_losses(p, g, weights)
+    return compute_losses(p, g, weights, relation_reduction="mean")

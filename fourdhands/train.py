@@ -14,7 +14,7 @@ error). Training is a pure function of the config and the seed:
 
 The optimiser is AdamW with a linear decay of the learning rate to zero (paper: from
 1e-5 for ViT-H fine-tuning; the CPU presets train from scratch and start higher, see the
-shipped configs). Non-finite losses skip the step (after 20 in a row the run stops);
+shipped configs). A non-finite loss or gradient skips the step (after 20 in a row the run stops);
 gradients are clipped; ``precision: bf16`` runs the forward under CPU/GPU autocast.
 Progress goes to a bar with ETA and to ``OUT/log.csv``.
 """
@@ -222,17 +222,19 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         terms = loss_terms(pred, batch, (net.right_model, net.left_model), weights)
         loss = terms["total"]
         optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            bad_in_a_row += 1
-            if bad_in_a_row >= 20:
-                raise RuntimeError(f"step {step}: 20 non-finite losses in a row; stopping")
-            schedule.step()
-            continue
-        bad_in_a_row = 0
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
+        finite = torch.isfinite(loss.detach()).to(torch.int32)
+        if world > 1:  # every rank must agree, or the skipping one leaves the others waiting
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        grad_norm = torch.tensor(float("nan"))
+        if finite:
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            if torch.isfinite(grad_norm):
+                optimizer.step()
         schedule.step()
+        bad_in_a_row = 0 if torch.isfinite(grad_norm) else bad_in_a_row + 1
+        if bad_in_a_row >= 20:
+            raise RuntimeError(f"step {step + 1}: 20 non-finite losses or gradients in a row; stopping")
         done = step + 1
         if rank == 0:
             if done % config.log_every == 0 or done == config.steps:
@@ -257,7 +259,7 @@ _TERMS = ("pose", "shape", "keypoints_3d", "keypoints_2d", "joint_relation", "cl
 def _log(path: Path, step: int, terms: dict, grad_norm: float, lr: float, seconds: float) -> None:
     """One CSV row; a term the batch had no data for (e.g. no two-hand sample) is empty."""
     row = {"step": step, "seconds": round(seconds, 2), "lr": lr, "grad_norm": grad_norm,
-           **{k: (float(terms[k]) if k in terms else "") for k in _TERMS}}
+           **{k: (float(terms[k].detach()) if k in terms else "") for k in _TERMS}}
     new = not path.exists()
     with open(path, "a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(row))

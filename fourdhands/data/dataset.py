@@ -104,7 +104,7 @@ class HandWindows(Dataset):
         affines = crop_affines(boxes, P, cfg.crop_hw).float()  # (T, 2, 2, 3)
 
         crops = torch.stack([
-            crop_image(torch.from_numpy(seq.frame(int(t))).permute(2, 0, 1).float() / 255.0,
+            crop_image(torch.from_numpy(np.array(seq.frame(int(t)))).permute(2, 0, 1).float() / 255.0,
                        affines[i], cfg.crop_hw)
             for i, t in enumerate(frames)])  # (T, 2, 3, h, w)
         present = torch.as_tensor(targets["present"])

@@ -92,18 +92,25 @@ class HandsPrediction:
         return self.keypoints + self.transl[..., None, :]
 
 
+def _stand_in_boxes(boxes: Tensor, present: Tensor) -> Tensor:
+    """Boxes `(B, T, 2, 4)` with each missing hand's replaced by a far-away copy of the
+    other hand's (section 4.5), and a missing pair by a unit box (finite, meaningless)."""
+    flat = boxes.reshape(-1, 2, 4)
+    far = torch.stack([far_away_box(flat[:, 1], "right"), far_away_box(flat[:, 0], "left")],
+                      dim=1).reshape(boxes.shape)
+    fill = ~present & present.flip(-1)
+    boxes = torch.where(fill[..., None], far, boxes)
+    unit = boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
+    return torch.where((~present & ~present.flip(-1))[..., None], unit, boxes)
+
+
 def _other_hand_stand_in(crops: Tensor, boxes: Tensor, present: Tensor):
     """Section 4.5: a missing hand sees the other hand's crop mirrored, boxed far away.
 
     crops `(B, T, 2, 3, H, W)`, boxes `(B, T, 2, 4)`, present `(B, T, 2)` bool."""
-    swapped_crops = crops.flip(2).flip(-1)
-    flat = boxes.reshape(-1, 2, 4)
-    swapped_boxes = torch.stack([far_away_box(flat[:, 1], "right"),
-                                 far_away_box(flat[:, 0], "left")], dim=1).reshape(boxes.shape)
-    fill = (~present & present.flip(-1))
-    crops = torch.where(fill[..., None, None, None], swapped_crops, crops)
-    boxes = torch.where(fill[..., None], swapped_boxes, boxes)
-    return crops, boxes
+    fill = ~present & present.flip(-1)
+    crops = torch.where(fill[..., None, None, None], crops.flip(2).flip(-1), crops)
+    return crops, _stand_in_boxes(boxes, present)
 
 
 class FourDHands(nn.Module):
@@ -183,6 +190,7 @@ class FourDHands(nn.Module):
         frames = (self.output_frames(t) if frames is None else frames).to(device)
         if present is None:
             present = torch.ones(b, t, 2, dtype=torch.bool, device=device)
+        boxes = _stand_in_boxes(boxes, present)
         if self.temporal is not None:
             window = self.config.seq_len
             if t == 1:  # a single frame is its feature repeated T times (section 3.3)
