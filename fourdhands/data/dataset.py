@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..geometry.crop import crop_image
+from ..geometry.crop import crop_image, keypoints_to_box
 from ..hands import load_hand_model
 from ..model.network import IMAGE_MEAN, IMAGE_STD
 from .augment import (
@@ -37,7 +37,7 @@ from .augment import (
 from .sample import SampleConfig, window_frames
 
 _WINDOW_KEYS = ("present", "global_orient", "hand_pose", "betas", "transl", "keypoints_3d",
-                "keypoints_2d", "visible", "boxes")
+                "keypoints_2d", "visible", "boxes", "v")
 
 
 class HandWindows(Dataset):
@@ -100,7 +100,8 @@ class HandWindows(Dataset):
                 P = rot @ P
             scale = 1.0 + rng.uniform(-cfg.scale_jitter, cfg.scale_jitter)
             shift = tuple(rng.uniform(-cfg.shift_jitter, cfg.shift_jitter, 2))
-        boxes = crop_boxes(targets["boxes"], targets["present"], cfg.crop_hw, cfg.box_expand, scale, shift)
+        boxes = crop_boxes(_where_hidden(targets), targets["present"], cfg.crop_hw, cfg.box_expand,
+                           scale, shift)
         affines = crop_affines(boxes, P, cfg.crop_hw).float()  # (T, 2, 2, 3)
 
         crops = torch.stack([
@@ -127,6 +128,16 @@ class HandWindows(Dataset):
             K=torch.as_tensor(K, dtype=torch.float32), focal=torch.tensor(float(K[0, 0])),
             frames=torch.as_tensor(frames), sequence=torch.tensor(seq_id))
         return sample
+
+
+def _where_hidden(targets: dict) -> np.ndarray:
+    """Tight boxes `(T, 2, 4)`; a present hand with no visible pixel (hidden or out of
+    frame) gets the box of its projected keypoints instead, i.e. the crop a tracker
+    would keep looking at, so the network sees the occluder (and must lean on time)."""
+    kp = torch.as_tensor(targets["keypoints_2d"])
+    fallback = keypoints_to_box(kp, expand=1.0).numpy()
+    empty = targets["boxes"][..., 2:].min(-1, keepdims=True) <= 0
+    return np.where(empty, fallback, targets["boxes"])
 
 
 def _under(keypoints_2d: np.ndarray, affines: np.ndarray, rects: np.ndarray) -> np.ndarray:

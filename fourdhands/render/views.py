@@ -6,9 +6,12 @@ The side and top views turn the scene about its own centre, so a person can judg
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from .raster import Mesh, rasterize
+from .raster import Mesh
+from .renderer import Renderer
 
 # Rotations (camera frame: x right, y down, z forward) applied about the scene centre.
 _VIEW_ROTATIONS = {
@@ -24,7 +27,8 @@ VIEWS = tuple(_VIEW_ROTATIONS)
 def framed_view(meshes: list[Mesh], view: str, size: tuple[int, int] = (480, 480),
                 fill: float = 0.8) -> np.ndarray:
     """Render ``meshes`` (vertices in the camera frame) from ``view``, with a camera that
-    frames them: their bounding sphere spans ``fill`` of the shorter image side.
+    frames them: their bounding sphere spans ``fill`` of the shorter image side. Draws
+    with :class:`~fourdhands.render.renderer.Renderer` (GL where possible).
 
     Returns an `(H, W, 3)` uint8 image.
     """
@@ -38,9 +42,9 @@ def framed_view(meshes: list[Mesh], view: str, size: tuple[int, int] = (480, 480
     distance = radius * focal / (0.5 * fill * min(h, w))
     rot = _VIEW_ROTATIONS[view]
     K = np.array([[focal, 0.0, w / 2], [0.0, focal, h / 2], [0.0, 0.0, 1.0]])
-    moved = [Mesh((m.vertices - centre) @ rot.T + [0.0, 0.0, distance], m.faces, m.color)
+    moved = [replace(m, vertices=(m.vertices - centre) @ rot.T + [0.0, 0.0, distance])
              for m in meshes]
-    return rasterize(moved, K, size)[0]
+    return Renderer(size).render(moved, K).image
 
 
 def view_strip(meshes: list[Mesh], views=VIEWS, size: tuple[int, int] = (480, 480)) -> np.ndarray:

@@ -1,0 +1,150 @@
+"""Training and evaluation end to end on a tiny synthetic set: the loss goes down, a
+resumed run equals an uninterrupted one, two DDP processes equal one, eval reports what
+the metrics compute, and user mistakes are one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fourdhands import metrics
+from fourdhands.checkpoint import load_checkpoint
+from fourdhands.cli import main
+from fourdhands.evaluate import evaluate, predict_split
+from fourdhands.synth.generate import generate
+from fourdhands.train import _StepBatches, load_config, train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth") / "interacting"
+    generate(root, sequences=2, frames=6, seed=0, split="interacting", image_size=(96, 72), progress=False)
+    return root
+
+
+def write_config(path: Path, data: Path, out: Path, **over) -> Path:
+    cfg = {"out": str(out), "seed": 0, "steps": 4, "batch_size": 2, "workers": 0, "log_every": 1,
+           "ckpt_every": 2, "lr": 1e-3,
+           "model": {"preset": "tiny", "ablation": "cross_s", "image_size": [64, 48], "seq_len": 3},
+           "data": [{"path": str(data)}], "augment": {"enabled": True, "gap": 1}}
+    for k, v in over.items():
+        if isinstance(v, dict):
+            cfg[k] = {**cfg.get(k, {}), **v}
+        else:
+            cfg[k] = v
+    path.write_text(json.dumps(cfg))  # JSON is YAML
+    return path
+
+
+def weights(ckpt: Path) -> dict:
+    return load_file(str(ckpt / "model.safetensors"))
+
+
+def test_a_few_steps_lower_the_loss(tmp_path, data):
+    cfg = load_config(write_config(tmp_path / "c.yaml", data, tmp_path / "run", steps=40, ckpt_every=40,
+                                   augment={"enabled": False}, lr=3e-4))
+    train(cfg, progress=False)
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
+    total = [float(r.split(",")[-1]) for r in rows]
+    assert np.mean(total[-5:]) < 0.5 * np.mean(total[:5]), total
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data, monkeypatch):
+    cfg_a = load_config(write_config(tmp_path / "a.yaml", data, tmp_path / "a"))
+    final_a = train(cfg_a, progress=False)
+    cfg_b = load_config(write_config(tmp_path / "b.yaml", data, tmp_path / "b"))
+    real_iter = _StepBatches.__iter__
+
+    def killed_after_two_steps(self):
+        for i, keys in enumerate(real_iter(self)):
+            if self.start + i == 2:
+                raise KeyboardInterrupt  # the process dies after the step-2 checkpoint
+            yield keys
+
+    monkeypatch.setattr(_StepBatches, "__iter__", killed_after_two_steps)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_b, progress=False)
+    assert sorted(p.name for p in (tmp_path / "b").glob("step-*")) == ["step-0000002"]
+    monkeypatch.setattr(_StepBatches, "__iter__", real_iter)
+    final_b = train(cfg_b, progress=False)
+    wa, wb = weights(final_a), weights(final_b)
+    for k in wa:
+        torch.testing.assert_close(wb[k], wa[k], rtol=0, atol=0, msg=k)
+
+
+def test_two_ddp_processes_match_one_process(tmp_path, data):
+    """One step on a global batch of 4 distinct windows: 2 ranks x 2 must give the same
+    averaged gradient (its norm is logged) and the same weights as 1 process x 4. (Over
+    more steps AdamW's per-coordinate normalisation amplifies float rounding, so the
+    comparison is of one step, to float tolerance.)"""
+    keys = next(iter(_StepBatches([12], [1.0], 4, 0, 0, 1, 0, 1)))
+    assert len(set(keys)) == 4
+    one = load_config(write_config(tmp_path / "one.yaml", data, tmp_path / "one", steps=1, ckpt_every=1,
+                                   batch_size=4))
+    final_one = train(one, progress=False)
+    two = write_config(tmp_path / "two.yaml", data, tmp_path / "two", steps=1, ckpt_every=1, batch_size=4)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "--master_port", "29513", "-m", "fourdhands.cli", "train", str(two)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+    def grad_norm(run):
+        header, row = (tmp_path / run / "log.csv").read_text().splitlines()[:2]
+        return float(row.split(",")[header.split(",").index("grad_norm")])
+
+    assert grad_norm("two") == pytest.approx(grad_norm("one"), rel=1e-5)
+    wa, wb = weights(final_one), weights(tmp_path / "two" / "step-0000001")
+    for k in wa:
+        torch.testing.assert_close(wb[k], wa[k], rtol=0, atol=2e-5, msg=k)
+
+
+def test_eval_reports_what_the_metrics_compute(tmp_path, data):
+    cfg = load_config(write_config(tmp_path / "c.yaml", data, tmp_path / "run", steps=2))
+    ckpt = train(cfg, progress=False)
+    results = evaluate(ckpt, [str(data)], tmp_path / "eval", progress=False)
+    saved = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert (tmp_path / "eval" / "eval.md").read_text().count("| interacting |") == 3
+    net = load_checkpoint(ckpt)
+    r = predict_split(net, data, gap=1)
+    assert len(r["present"]) == 12  # every frame of both sequences, once
+    ok = r["present"][:, 0]
+    direct = metrics.mpjpe_intag(r["pred_kp"][:, 0], r["gt_kp"][:, 0], ok)
+    assert saved["splits"]["interacting"]["right"]["mpjpe"] == pytest.approx(direct, rel=1e-9)
+    both = r["present"].all(1)
+    v_err = np.linalg.norm(r["pred_v"] - r["gt_v"], axis=1)[both].mean() * 1000
+    assert results["splits"]["interacting"]["mean"]["mrrpe"] == pytest.approx(v_err, rel=1e-9)
+    for protocol in ("IntagHand", "InterHand2.6M", "VIBE", "DexYCB"):
+        assert protocol in json.dumps(saved["protocols"])
+
+
+def _one_line_error(capsys, argv, *needles):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for n in needles:
+        assert n in err, err
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path, data, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: 3\nbatchsize: 4\ndata: [{path: x}]\n")
+    _one_line_error(capsys, ["train", str(bad)], "batchsize")
+    _one_line_error(capsys, ["train", str(tmp_path / "none.yaml")], "no such config file")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "manifest.json").write_text(json.dumps({"format": "fourdhands-synth/1", "shards": []}))
+    cfg = write_config(tmp_path / "c.yaml", empty, tmp_path / "run")
+    _one_line_error(capsys, ["train", str(cfg)], "empty")
+    _one_line_error(capsys, ["eval", "--ckpt", str(tmp_path / "nockpt"), "--data", str(data)], "not a checkpoint")
+    ckpt = tmp_path / "corrupt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"model": {"backbone": "tiny", "image_size": [64, 48]}}))
+    (ckpt / "model.safetensors").write_bytes(b"\x00garbage")
+    _one_line_error(capsys, ["eval", "--ckpt", str(ckpt), "--data", str(data)], "corrupt")
