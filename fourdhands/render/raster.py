@@ -62,6 +62,11 @@ class Light:
     specular: float = 0.18
     shininess: float = 24.0
 
+    def __post_init__(self):
+        # plain tuples of floats, so that lights compare and hash even when given arrays
+        for name in ("direction", "fill_direction"):
+            object.__setattr__(self, name, tuple(float(x) for x in getattr(self, name)))
+
     def unit_directions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The key, fill and half-vector directions, unit `(3,)` each."""
         key = _unit(np.asarray(self.direction, float))
