@@ -52,9 +52,11 @@ def _size(text: str) -> tuple[int, int]:
 def _synth(args: argparse.Namespace) -> None:
     from .synth.generate import generate
 
-    summary = generate(args.output, sequences=args.sequences, frames=args.frames, seed=args.seed,
-                       split=args.split, image_size=args.size, backgrounds=args.backgrounds)
-    print(summary)
+    s = generate(args.output, sequences=args.sequences, frames=args.frames, seed=args.seed,
+                 split=args.split, image_size=args.size, backgrounds=args.backgrounds)
+    print(f"{args.output}: generated {s['sequences']} sequences ({s['frames']} frames) of split "
+          f"{args.split!r} into {len(s['written'])} shards ({len(s['skipped'])} already complete), "
+          f"{s['frames_per_second']:.0f} frames/s with the {s['backend']} renderer")
 
 
 def _train(args: argparse.Namespace) -> None:
