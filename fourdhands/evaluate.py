@@ -149,7 +149,7 @@ def evaluate(ckpt: str | os.PathLike, data_dirs: list[str], out_dir: str | os.Pa
              batch_size: int = 4, workers: int = 0, progress: bool = True) -> dict:
     """Evaluate a checkpoint on data folders; write ``eval.json`` and ``eval.md``."""
     net = load_checkpoint(ckpt)
-    gap = read_config(ckpt).get("train", {}).get("augment", {}).get("gap", 5)
+    gap = read_config(ckpt).get("train", {}).get("sample", {}).get("gap", SampleConfig.gap)
     results = {"checkpoint": str(ckpt), "protocols": PROTOCOLS, "splits": {}}
     for d in data_dirs:
         r = predict_split(net, d, gap, batch_size, workers, progress)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -59,18 +59,6 @@ class ModelSection:
 
 
 @dataclass
-class AugmentSection:
-    enabled: bool = True
-    gap: int = 5
-    scale_jitter: float = 0.15
-    shift_jitter: float = 0.1
-    rotation_deg: float = 30.0
-    flip_prob: float = 0.5
-    color_jitter: float = 0.3
-    occlusion_prob: float = 0.2
-
-
-@dataclass
 class TrainConfig:
     out: str = "runs/train"
     seed: int = 0
@@ -85,7 +73,8 @@ class TrainConfig:
     ckpt_every: int = 200
     model: ModelSection = field(default_factory=ModelSection)
     data: list[DataSource] = field(default_factory=list)
-    augment: AugmentSection = field(default_factory=AugmentSection)
+    # fields of data.sample.SampleConfig (gap, augment, jitters); crop size and T come from the model
+    sample: dict = field(default_factory=lambda: {"augment": True})
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
 
 
@@ -102,9 +91,11 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
         raise UserError(f"{path}: {str(e).splitlines()[0]}") from None
     if not config.data:
         raise UserError(f"{path}: no data sources (data: [{{path: ...}}])")
-    unknown = set(config.loss) - set(asdict(LossWeights()))
-    if unknown:
-        raise UserError(f"{path}: unknown loss weight {sorted(unknown)[0]!r}")
+    for section, known in (("loss", set(asdict(LossWeights()))),
+                           ("sample", {f.name for f in fields(SampleConfig)} - {"crop_hw", "seq_len"})):
+        unknown = set(getattr(config, section)) - known
+        if unknown:
+            raise UserError(f"{path}: unknown {section} key {sorted(unknown)[0]!r}")
     if config.precision not in ("fp32", "bf16"):
         raise UserError(f"{path}: precision must be fp32 or bf16, not {config.precision!r}")
     return config
@@ -168,12 +159,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     m = config.model
     mcfg = model_config(m.preset, m.ablation, image_size=tuple(m.image_size), seq_len=m.seq_len)
     net = FourDHands(mcfg)
-    a = config.augment
     sample = SampleConfig(crop_hw=tuple(m.image_size), seq_len=m.seq_len if mcfg.temporal else 1,
-                          gap=a.gap, augment=a.enabled, scale_jitter=a.scale_jitter,
-                          shift_jitter=a.shift_jitter, rotation_deg=a.rotation_deg,
-                          flip_prob=a.flip_prob, color_jitter=a.color_jitter,
-                          occlusion_prob=a.occlusion_prob)
+                          **config.sample)
     datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed) for s in config.data]
     if any(len(d) == 0 for d in datasets):
         empty = next(s.path for s, d in zip(config.data, datasets) if len(d) == 0)

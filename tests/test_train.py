@@ -32,7 +32,7 @@ def write_config(path: Path, data: Path, out: Path, **over) -> Path:
     cfg = {"out": str(out), "seed": 0, "steps": 4, "batch_size": 2, "workers": 0, "log_every": 1,
            "ckpt_every": 2, "lr": 1e-3,
            "model": {"preset": "tiny", "ablation": "cross_s", "image_size": [64, 48], "seq_len": 3},
-           "data": [{"path": str(data)}], "augment": {"enabled": True, "gap": 1}}
+           "data": [{"path": str(data)}], "sample": {"augment": True, "gap": 1}}
     for k, v in over.items():
         if isinstance(v, dict):
             cfg[k] = {**cfg.get(k, {}), **v}
@@ -48,7 +48,7 @@ def weights(ckpt: Path) -> dict:
 
 def test_a_few_steps_lower_the_loss(tmp_path, data):
     cfg = load_config(write_config(tmp_path / "c.yaml", data, tmp_path / "run", steps=40, ckpt_every=40,
-                                   augment={"enabled": False}, lr=3e-4))
+                                   sample={"augment": False}, lr=3e-4))
     train(cfg, progress=False)
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]
     total = [float(r.split(",")[-1]) for r in rows]
@@ -148,3 +148,9 @@ def test_user_mistakes_are_one_line_errors(tmp_path, data, capsys):
     (ckpt / "config.json").write_text(json.dumps({"model": {"backbone": "tiny", "image_size": [64, 48]}}))
     (ckpt / "model.safetensors").write_bytes(b"\x00garbage")
     _one_line_error(capsys, ["eval", "--ckpt", str(ckpt), "--data", str(data)], "corrupt")
+
+
+def test_shipped_configs_are_valid():
+    for path in sorted(Path(__file__).parent.parent.glob("configs/*.yaml")):
+        cfg = load_config(path)
+        assert cfg.model.preset == "tiny" and cfg.sample["augment"] is True, path
