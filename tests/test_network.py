@@ -167,3 +167,14 @@ def test_info_reports_the_real_parameter_count_and_flops(capsys):
         backbone = count_flops(lambda: net.backbone(x["crops"][0, 0]))
     assert float(row.split()[3]) == pytest.approx(real / 1e9, abs=0.051)
     assert 2 * backbone > 0.5 * real
+
+
+@pytest.mark.parametrize("t", [1, 9])
+def test_small_preset_forward_and_backward(t):
+    torch.manual_seed(0)
+    net = FourDHands(model_config("small", "full", image_size=(H, W))).train()
+    out = net(**inputs(1, t))
+    (out.vertices.square().mean() + out.v.square().mean()).backward()
+    grads = [p.grad for p in net.backbone.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert out.vertices.shape[:3] == (1, 1, 2)
