@@ -51,8 +51,10 @@ def _size(text: str) -> tuple[int, int]:
 
 def _synth(args: argparse.Namespace) -> None:
     from .synth.generate import generate
+    from .synth.motion import SPLIT_SEEDS
 
-    s = generate(args.output, sequences=args.sequences, frames=args.frames, seed=args.seed,
+    seed = SPLIT_SEEDS.get(args.split, 0) if args.seed is None else args.seed
+    s = generate(args.output, sequences=args.sequences, frames=args.frames, seed=seed,
                  split=args.split, image_size=args.size, backgrounds=args.backgrounds)
     print(f"{args.output}: generated {s['sequences']} sequences ({s['frames']} frames) of split "
           f"{args.split!r} into {len(s['written'])} shards ({len(s['skipped'])} already complete), "
@@ -117,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("output", help="output folder (an existing one is resumed)")
     synth.add_argument("--sequences", type=int, default=10, help="number of sequences (default: %(default)s)")
     synth.add_argument("--frames", type=int, default=32, help="frames per sequence (default: %(default)s)")
-    synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    synth.add_argument("--seed", type=int, default=None,
+                       help="random seed (default: the split's fixed seed: train 0, interacting 1001, "
+                            "far_and_scaled 1002, single_hand 1003, occluded 1004)")
     synth.add_argument("--split", default="train",
                        help="train, interacting, far_and_scaled, single_hand or occluded (default: %(default)s)")
     synth.add_argument("--size", type=_size, default=(320, 240), help="WxH (default: 320x240)")

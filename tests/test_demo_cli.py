@@ -102,3 +102,13 @@ def test_missing_mano_file_is_a_one_line_error(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "o"), "--hand-model", str(missing)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "MANO_RIGHT.pkl" in err
+
+
+def test_synth_command_uses_the_split_seed_and_rejects_bad_splits(tmp_path, capsys):
+    out = tmp_path / "occ"
+    assert main(["synth", str(out), "--split", "occluded", "--sequences", "1", "--frames", "3", "--size", "64x48"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 1004
+    assert "generated 1 sequences" in capsys.readouterr().out
+    assert main(["synth", str(tmp_path / "x"), "--split", "nonsense"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nonsense" in err

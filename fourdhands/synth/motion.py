@@ -499,6 +499,11 @@ SCENARIOS = {
 }
 
 #: Split name -> scenario weights. ``train`` mixes everything.
+#: The seed each split uses unless told otherwise: held-out splits never share the
+#: training split's sequences, and every user gets the same evaluation sets.
+SPLIT_SEEDS = {"train": 0, "interacting": 1001, "far_and_scaled": 1002, "single_hand": 1003,
+               "occluded": 1004}
+
 SPLITS = {
     "interacting": {"interlock": 1, "palms_together": 1, "crossing": 1, "stacked": 1, "touching": 2, "overlap": 1},
     "far_and_scaled": {"far_apart": 1, "depth_scaled": 1},
