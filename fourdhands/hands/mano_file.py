@@ -37,6 +37,8 @@ parent (4294967295 in the official files) stored as -1.
 
 from __future__ import annotations
 
+import abc
+
 import copyreg
 import io
 import logging
@@ -112,7 +114,7 @@ def _state_dict(state: Any) -> dict:
     return state
 
 
-class _StandIn:
+class _StandIn(abc.ABC):
     """Base of the stand-ins: records the pickled state, computes an array on demand.
 
     Real chumpy objects pickle their ``__dict__`` minus two weak-reference caches: the
@@ -134,8 +136,9 @@ class _StandIn:
             raise _BadContent(f"{self.kind} object without '{key}'")
         return state[key]
 
-    def to_array(self, depth: int = 0) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def to_array(self, depth: int = 0) -> np.ndarray:
+        """The array this object stands for."""
 
 
 class _ChStandIn(_StandIn):
