@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a checkpoint: the paper's table columns per split and hand",
                         description="Write eval.json and eval.md with MPJPE, MPVPE, MRRPE, Accel_E and "
                                     "DexYCB-style root-relative / Procrustes errors and AUC.")
-    ev.add_argument("--ckpt", required=True, help="checkpoint folder (step-XXXXXXX)")
+    ev.add_argument("--ckpt", required=True, help="checkpoint folder (step-NNNNNNN)")
     ev.add_argument("--data", required=True, action="append", help="data folder, one split (repeatable)")
     ev.add_argument("-o", "--output", default=None, help="output folder (default: CKPT/eval)")
     ev.add_argument("--batch-size", type=int, default=4)

@@ -7,7 +7,7 @@ error). Training is a pure function of the config and the seed:
   ``(seed, s)`` (dataset by weight, then an item uniformly), and each item's augmentation
   is seeded by ``(seed, s, item)``; under DDP rank ``r`` of ``N`` takes every N-th item of
   that global batch, so N processes see exactly what one process sees;
-- checkpoints (``OUT/step-XXXXXXX``, safetensors + optimizer/step state) are written
+- checkpoints (``OUT/step-NNNNNNN``, safetensors + optimizer/step state) are written
   atomically every ``ckpt_every`` steps and at the end; ``--resume`` (or an existing
   ``OUT``) continues from the newest one and gives the same weights as a run that was
   never stopped.
