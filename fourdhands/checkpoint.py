@@ -106,3 +106,26 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     root = Path(root)
     steps = sorted(p for p in root.glob("step-*") if (p / WEIGHTS).is_file() and (p / CONFIG).is_file())
     return steps[-1] if steps else None
+
+
+def pack_checkpoint(folder: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy checkpoint ``folder`` to ``dest`` as the package ships it: the weights in
+    float16 (half the bytes; the network computes in float32 after loading, and the
+    rounding moves its outputs by far less than its errors), the config, and no optimizer
+    state. ``dest`` is replaced atomically."""
+    folder, dest = Path(folder), Path(dest)
+    net = load_checkpoint(folder)
+    config = read_config(folder)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        save_file({k: v.half() if v.is_floating_point() else v for k, v in _weights(net).items()},
+                  str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps({**config, "packed_from": str(folder)}, indent=2) + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest

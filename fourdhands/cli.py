@@ -15,10 +15,18 @@ from .errors import UserError
 def _demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    summary = run_demo(args.output, hand_model=args.hand_model)
-    print(f"wrote {len(summary['files'])} files to {summary['out_dir']}/ "
-          f"({', '.join(summary['files'])}) in {summary['seconds_total']:.1f} s "
-          f"with the {summary['hand_model']!r} hand model")
+    report = run_demo(args.output, hand_model=args.hand_model, ckpt=args.ckpt, detector=args.detector)
+    run, m = report["run"], report["metrics"]
+    print(f"{report['run']['output']}: {run['frames']} frames, {run['frames_per_second']:.1f} frames/s, "
+          f"hands from {report['detector']}; overlay.mp4, side.mp4, frames/, meshes/, summary.json")
+    print(f"found: right {100 * m['found']['right']:.0f} % of its frames, left {100 * m['found']['left']:.0f} %")
+    print(f"{'':6} {'MPJPE':>7} {'MPVPE':>7} {'PA-MPJPE':>9} {'MPJPE-wrist':>12} {'mean-pose':>10} {'Accel_E':>8}")
+    for side in ("right", "left"):
+        r = m[side]
+        print(f"{side:6} {r['mpjpe']:7.1f} {r['mpvpe']:7.1f} {r['pa_mpjpe']:9.1f} {r['mpjpe_wrist']:12.1f} "
+              f"{r['mean_pose_mpjpe']:10.1f} {r['accel']:8.2f}")
+    print(f"MRRPE {m['mean']['mrrpe']:.1f} mm (mean-v reference {m['mean']['mean_v_mrrpe']:.1f} mm); "
+          f"all in mm, protocols as in `fourdhands eval`; details in {args.output}/metrics.json")
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -85,20 +93,67 @@ def _eval(args: argparse.Namespace) -> None:
     print("wrote " + ", ".join(results["written"]))
 
 
+def _pack(args: argparse.Namespace) -> None:
+    from .checkpoint import pack_checkpoint
+
+    dest = pack_checkpoint(args.ckpt, args.dest)
+    size = sum(p.stat().st_size for p in dest.iterdir())
+    print(f"{dest}: {size / 1e6:.1f} MB (float16 weights and config)")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from .run import RunSettings, run
+
+    settings = RunSettings(ckpt=args.ckpt, hand_model=args.hand_model, focal=args.focal, boxes=args.boxes,
+                           principal_point=args.principal_point, device=args.device, render=not args.no_render, resume=args.resume,
+                           translation=args.translation, gap=args.gap, independent=args.independent)
+    s = run(args.input, args.output, settings)
+    print(f"{s['output']}: {s['frames_written']} frames written ({s['frames_already_done']} already done) "
+          f"of {s['frames']}: both hands in {s['frames_with_both_hands']}, right only "
+          f"{s['frames_with_right_only']}, left only {s['frames_with_left_only']}, none "
+          f"{s['frames_without_hands']}; {s['frames_per_second']:.2f} frames/s")
+    if s["frames_without_hands"] == s["frames"]:
+        print("no hands were found in the input; the results are empty")
+    if s["extra_hands_dropped"]:
+        print(f"{s['extra_hands_dropped']} detections beyond two hands per frame were dropped "
+              "(the two most confident are kept)")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text!r}")
+    return value
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must look like 320.5,240, not {text!r}") from None
+    return x, y
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fourdhands",
         description="Reconstruct interacting hands in 4D (4DHands).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
-        "demo", help="pose two hands in an interaction; write meshes, parameters and pictures",
-        description="Build the hand model, pose both hands with interlocked fingers, and write "
-                    "meshes (OBJ, PLY), parameters (JSON, NPZ) and pictures (PNG) into a folder.")
+        "demo", help="the whole pipeline on a synthetic two-hand clip, scored against its ground truth",
+        description="Make a synthetic two-hand clip with known ground truth, run `fourdhands run` on it "
+                    "with the shipped checkpoint, write the outputs and print the metrics.")
     demo.add_argument("-o", "--output", default="fourdhands_demo",
                       help="output folder (default: %(default)s)")
-    demo.add_argument("--hand-model", default="open",
+    demo.add_argument("--hand-model", default=None,
                       help="'open' (built in) or a MANO_RIGHT.pkl/.npz path; the left file "
-                           "is taken from beside it (default: %(default)s)")
+                           "is taken from beside it (default: the checkpoint's, 'open')")
+    demo.add_argument("--ckpt", default=None, help="checkpoint folder (default: the shipped model)")
+    demo.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "boxes"],
+                      help="MediaPipe, the clip's true boxes, or auto: MediaPipe if installed (default)")
     demo.set_defaults(func=_demo)
 
     from .model.config import ABLATIONS, PRESETS
@@ -144,12 +199,50 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=4)
     ev.add_argument("--workers", type=int, default=0)
     ev.set_defaults(func=_eval)
+
+    pack = sub.add_parser("pack", help="store a checkpoint as the package ships it (float16, no optimizer state)",
+                          description="Copy a checkpoint's weights in float16 with its config, without the "
+                                      "optimizer state: how fourdhands/checkpoints/tiny_full was made.")
+    pack.add_argument("ckpt", help="checkpoint folder (step-NNNNNNN)")
+    pack.add_argument("dest", help="destination folder (replaced)")
+    pack.set_defaults(func=_pack)
+
+    from .pipeline import TRANSLATIONS
+
+    run = sub.add_parser(
+        "run", help="reconstruct both hands in 4D from an image, a folder of images or a video",
+        description="Detect and track both hands, reconstruct them with the network, and write per-frame "
+                    "parameters (JSON, NPZ), meshes (GLB), overlays and side views, videos of them "
+                    "(video input) and summary.json into OUT.")
+    run.add_argument("input", help="an image, a folder of images, or a video (mp4, mov, avi, webm)")
+    run.add_argument("-o", "--output", required=True, help="output folder")
+    run.add_argument("--ckpt", default=None, help="checkpoint folder (default: the shipped tiny_full model)")
+    run.add_argument("--hand-model", default=None,
+                     help="'open' or a MANO_RIGHT.pkl/.npz path (default: the checkpoint's, the open hand model)")
+    run.add_argument("--focal", type=_positive, default=None,
+                     help="focal length in pixels (default: from EXIF, else 5000/256 x the longer image side)")
+    run.add_argument("--principal-point", type=_point, default=None, metavar="CX,CY",
+                     help="principal point in pixels (default: the image centre)")
+    run.add_argument("--boxes", default=None, help="JSON or CSV file of hand boxes per frame, instead of the detector")
+    run.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    run.add_argument("--no-render", action="store_true", help="skip overlays, side views and videos")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted run in OUT")
+    run.add_argument("--translation", default="crop", choices=list(TRANSLATIONS),
+                     help="each hand's translation from its crop camera or by PnP (default: %(default)s)")
+    run.add_argument("--gap", type=int, default=None,
+                     help="frames between a temporal window's frames (default: the checkpoint's training gap)")
+    run.add_argument("--independent", action="store_true",
+                     help="treat a folder's images as unrelated pictures, not frames of one video")
+    run.set_defaults(func=_run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a usage mistake already reported in one line
+        return int(e.code or 0)
     if args.command is None:
         parser.print_help()
         return 2

@@ -1,110 +1,135 @@
-"""The main job on embedded defaults: two open-model hands in an interaction, written out.
+"""``fourdhands demo``: the whole pipeline on a clip with known ground truth.
 
-Today it builds the open hand model, poses both hands with interlocked fingers in front
-of a camera, and writes into a folder: a mesh file per hand (OBJ) and both together
-(PLY with vertex colours, GLB with a node per hand), the parameters (JSON and NPZ, with units, frame and
-``flat_hand_mean`` inside), and pictures (camera, side and top views; a gallery of
-named poses).
+The package makes the clip itself, so the demo needs nothing but an install: a seeded
+synthetic two-hand sequence (:mod:`fourdhands.synth`, split ``interacting``, 640x480,
+30 fps) is written as ``OUT/input/clip.mp4`` with its ground truth
+(``OUT/input/ground_truth.npz``) and its true hand boxes (``OUT/input/boxes.json``, the
+format of ``--boxes``). Then ``fourdhands run`` reconstructs it into ``OUT/result/``
+(overlay and side-view videos, per-frame parameters and meshes, ``summary.json``) with
+the shipped checkpoint, and the result is scored against the ground truth
+(``OUT/metrics.json``), with the protocols of ``fourdhands eval``.
+
+Detection: MediaPipe when it is installed (the real pipeline, detection and tracking
+included), else the true boxes, and the demo says which.
 """
 
 from __future__ import annotations
 
-import time
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image, ImageDraw
 
-from .geometry.rotations import axis_angle_to_matrix
-from .hands import load_hand_model
-from .hands import poses
-from .hands.placement import transform_params
-from .export import params_record, write_meshes, write_params
-from .io import atomic_path, ensure_output_dir
-from .render.raster import Mesh
-from .render.views import framed_view, view_strip
+from .errors import UserError
+from .io import ensure_output_dir, write_json
 
-HAND_COLORS = {"right": (0.93, 0.62, 0.48), "left": (0.45, 0.62, 0.90)}
-# The scene seen from the right hand's back, a little from the thumb side, centred 45 cm in front of the camera.
-_CAMERA_ROTATION = (0.65, 0.35, -0.06)  # axis-angle applied to the scene
-_CAMERA_DISTANCE = 0.45
+SPLIT, SEED, FRAMES, SIZE, FPS = "interacting", 7, 48, (640, 480), 30.0
+SIDES = ("right", "left")
 
 
-def _place(models, scene, rotation, translation):
-    """Hand outputs (float64) for the scene moved by ``rotation``, ``translation``."""
-    placed, outputs = {}, {}
-    for side, p in scene.items():
-        model = models[side]
-        orient = torch.as_tensor(p["global_orient"])[None]
-        transl = torch.as_tensor(p["transl"])[None]
-        root = model.rest_joints()[:, 0]
-        orient, transl = transform_params(orient, transl, root, rotation, translation)
-        hand_pose = torch.as_tensor(p["hand_pose"])[None]
-        outputs[side] = model(global_orient=orient, hand_pose=hand_pose, transl=transl)
-        placed[side] = {"global_orient": orient[0], "hand_pose": hand_pose[0],
-                        "betas": torch.zeros(10, dtype=torch.float64), "transl": transl[0]}
-    return placed, outputs
+def make_clip(folder: Path) -> dict[str, np.ndarray]:
+    """Write the demo clip, its ground truth and its boxes into ``folder`` (kept when
+    already there); return the ground truth (see :mod:`fourdhands.synth.shards`)."""
+    from .io import atomic_path
+    from .media import VideoWriter
+    from .synth.generate import generate
+    from .synth.shards import SyntheticSequences
+
+    folder.mkdir(parents=True, exist_ok=True)
+    clip, truth = folder / "clip.mp4", folder / "ground_truth.npz"
+    if clip.is_file() and truth.is_file():
+        with np.load(truth) as z:
+            return {k: z[k] for k in z.files}
+    scratch = Path(tempfile.mkdtemp(prefix=".synth.", dir=folder))
+    try:
+        generate(scratch, sequences=1, frames=FRAMES, seed=SEED, split=SPLIT, image_size=SIZE, progress=False)
+        seq = SyntheticSequences(scratch)[0]
+        gt = dict(seq.gt)
+        with VideoWriter(clip, FPS, SIZE) as video:
+            for t in range(seq.num_frames):
+                video.write(seq.frame(t))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    frames = {str(t): [{"box": gt["boxes"][t, h].tolist(), "hand": side, "score": 1.0}
+                       for h, side in enumerate(SIDES) if gt["present"][t, h]]
+              for t in range(len(gt["present"]))}
+    write_json(folder / "boxes.json", {"frames": frames})
+    with atomic_path(truth) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **gt)
+    return gt
 
 
-def _gallery(model, size=(300, 300)) -> np.ndarray:
-    """The named poses side by side, each labelled, `(H, n*W, 3)` uint8."""
-    tilt = axis_angle_to_matrix(torch.tensor([2.0, 0.0, 0.0], dtype=torch.float64))
-    tiles = []
-    for name, make in poses.NAMED.items():
-        out = model(global_orient=torch.zeros(1, 3, dtype=torch.float64),
-                    hand_pose=torch.as_tensor(make())[None])
-        v = (out.vertices[0] @ tilt.T).numpy()
-        tile = framed_view([Mesh(v, out.faces.numpy(), HAND_COLORS["right"])], "front", size)
-        img = Image.fromarray(tile)
-        ImageDraw.Draw(img).text((10, 8), name, fill=(40, 40, 40))
-        tiles.append(np.asarray(img))
-    return np.concatenate(tiles, axis=1)
+def score(result_dir: Path, gt: dict[str, np.ndarray]) -> dict:
+    """Metrics of the run in ``result_dir`` against ``gt`` (the protocols of
+    :mod:`fourdhands.evaluate`), on frames where a hand is both true and found; and how
+    often each true hand was found."""
+    from .evaluate import split_metrics
+    from .export import read_params
+
+    n = len(gt["present"])
+    pred_kp = np.zeros((n, 2, 21, 3))
+    pred_verts = np.zeros(gt["vertices"].shape)
+    pred_v = np.zeros((n, 3))
+    found = np.zeros((n, 2), bool)
+    for t in range(n):
+        record = read_params(result_dir / "frames" / f"frame_{t:06d}.npz")
+        for h, side in enumerate(SIDES):
+            if side in record:
+                found[t, h] = True
+                pred_kp[t, h] = record[side]["keypoints_3d"]
+                pred_verts[t, h] = record[side]["vertices"] - record[side]["keypoints_3d"][:1]
+        if "v" in record:
+            pred_v[t] = record["v"]
+    gt_kp = gt["keypoints_3d"].astype(float)
+    arrays = {"pred_kp": pred_kp, "gt_kp": gt_kp, "pred_verts": pred_verts,
+              "gt_verts": gt["vertices"] - gt_kp[:, :, :1], "pred_v": pred_v, "gt_v": gt["v"].astype(float),
+              "present": gt["present"] & found, "sequence": np.zeros(n, int), "frame": np.arange(n)}
+    table = split_metrics(arrays)
+    true = gt["present"]
+    table["found"] = {side: float((found[:, h] & true[:, h]).sum() / max(1, true[:, h].sum()))
+                      for h, side in enumerate(SIDES)}
+    table["invented"] = {side: int((found[:, h] & ~true[:, h]).sum()) for h, side in enumerate(SIDES)}
+    return table
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
+def _mediapipe_available() -> bool:
+    import importlib
+
+    try:
+        importlib.import_module("mediapipe")
+    except ImportError:
+        return False
+    return True
 
 
-def run_demo(out_dir: str | Path, hand_model: str = "open") -> dict:
-    """Write the demo's files into ``out_dir``; return a summary (paths, timings)."""
-    t0 = time.perf_counter()
+def run_demo(out_dir: str | Path, hand_model: str | None = None, ckpt: str | None = None,
+             detector: str = "auto", progress: bool = True) -> dict:
+    """Make the clip, run the pipeline on it, score it. ``detector``: ``"auto"``
+    (MediaPipe if installed, else the true boxes), ``"mediapipe"`` or ``"boxes"``."""
+    from .run import RunSettings, run
+
+    if detector not in ("auto", "mediapipe", "boxes"):
+        raise UserError(f"detector must be auto, mediapipe or boxes, not {detector!r}")
     out = ensure_output_dir(out_dir)
-    models = {side: load_hand_model(hand_model, side, dtype=torch.float64)
-              for side in ("right", "left")}
-    rotation = axis_angle_to_matrix(torch.tensor(_CAMERA_ROTATION, dtype=torch.float64))
-    # centre the pair of hands on the optical axis
-    _, rest = _place(models, poses.interlocked(), rotation, torch.zeros(3, dtype=torch.float64))
-    centre = torch.cat([rest[s].vertices[0] for s in rest]).mean(0)
-    translation = torch.tensor([0.0, 0.0, _CAMERA_DISTANCE], dtype=torch.float64) - centre
-    params, outputs = _place(models, poses.interlocked(), rotation, translation)
-    t_model = time.perf_counter() - t0
-
-    meshes, written = [], []
-    for side, o in outputs.items():
-        v, f = o.vertices[0].numpy(), o.faces.numpy()
-        meshes.append(Mesh(v, f, HAND_COLORS[side]))
-        write_meshes(out / f"{side}_hand.obj", {side: (v, f)})
-        written.append(f"{side}_hand.obj")
-    both = {f"{side}_hand": (m.vertices, m.faces, m.color) for side, m in zip(outputs, meshes)}
-    for name in ("hands.ply", "hands.glb"):
-        write_meshes(out / name, both)
-        written.append(name)
-
-    v_rel = (outputs["left"].keypoints[0, 0] - outputs["right"].keypoints[0, 0]).numpy()
-    hands = {side: {**{k: t.numpy() for k, t in params[side].items()},
-                    "keypoints_3d": outputs[side].keypoints[0].numpy(),
-                    "vertices": outputs[side].vertices[0].numpy()}
-             for side in ("right", "left")}
-    record = params_record(hands, hand_model=hand_model, flat_hand_mean=True,
-                           extra={"v_left_minus_right_wrist": v_rel})
-    for name in ("params.json", "params.npz"):
-        write_params(out / name, record)
-        written.append(name)
-
-    _save_png(out / "hands.png", view_strip(meshes))
-    _save_png(out / "gallery.png", _gallery(models["right"]))
-    written += ["hands.png", "gallery.png"]
-    return {"out_dir": str(out), "files": written, "hand_model": hand_model,
-            "seconds_model": round(t_model, 3), "seconds_total": round(time.perf_counter() - t0, 3)}
+    gt = make_clip(out / "input")
+    use_boxes = detector == "boxes" or (detector == "auto" and not _mediapipe_available())
+    settings = RunSettings(ckpt=ckpt, hand_model=hand_model, focal=float(gt["K"][0, 0, 0]),
+                           principal_point=tuple(gt["K"][0, :2, 2].tolist()),
+                           boxes=str(out / "input" / "boxes.json") if use_boxes else None,
+                           progress=progress)
+    # into a scratch folder first: a demo stopped halfway leaves the previous result whole
+    scratch = Path(tempfile.mkdtemp(prefix=".result.", dir=out))
+    try:
+        summary = run(out / "input" / "clip.mp4", scratch, settings)
+        metrics = score(scratch, gt)
+        if (out / "result").exists():
+            shutil.rmtree(out / "result")
+        scratch.rename(out / "result")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    summary["output"] = str(out / "result")
+    report = {"detector": "true boxes" if use_boxes else "mediapipe", "run": summary, "metrics": metrics}
+    write_json(out / "metrics.json", report)
+    return report

@@ -14,7 +14,16 @@ error). Training is a pure function of the config and the seed:
 
 The optimiser is AdamW with a linear decay of the learning rate to zero (paper: from
 1e-5 for ViT-H fine-tuning; the CPU presets train from scratch and start higher, see the
-shipped configs). A non-finite loss or gradient skips the step (after 20 in a row the run stops);
+shipped configs), after an optional linear warm-up of ``warmup`` steps.
+
+A run can start from another checkpoint's weights (``init``: modules the other network
+lacks, e.g. the temporal decoder after a single-frame run, keep their fresh values) and
+keep some top-level modules fixed (``freeze``, e.g. ``[backbone, relation, spatial,
+hand_decoder]``: the per-frame encoder, whose forward then records no graph, so a T-frame
+step costs about T forward passes of it). That is how the shipped ``full`` model is made
+on a CPU: the single-frame ``cross_s`` run, then temporal fusion trained on its features.
+
+A non-finite loss or gradient skips the step (after 20 in a row the run stops);
 gradients are clipped; ``precision: bf16`` runs the forward under CPU/GPU autocast.
 Progress goes to a bar with ETA and to ``OUT/log.csv``.
 """
@@ -71,6 +80,9 @@ class TrainConfig:
     workers: int = 2
     log_every: int = 10
     ckpt_every: int = 200
+    warmup: int = 0  # steps of linear warm-up before the linear decay
+    init: str = ""  # checkpoint folder whose weights start the run (not a resume)
+    freeze: list[str] = field(default_factory=list)  # top-level modules kept fixed
     model: ModelSection = field(default_factory=ModelSection)
     data: list[DataSource] = field(default_factory=list)
     # fields of data.sample.SampleConfig (gap, augment, jitters); crop size and T come from the model
@@ -140,6 +152,36 @@ def _network_inputs(batch: dict) -> dict:
                 focal=batch["focal"], present=batch["present"], principal_point=batch["K"][:, :2, 2])
 
 
+def learning_rate_factor(step: int, steps: int, warmup: int) -> float:
+    """Multiplier of ``lr`` at ``step``: linear from 0 to 1 over ``warmup`` steps, then
+    linear to 0 at ``steps``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, 1.0 - (step - warmup) / max(1, steps - warmup))
+
+
+def _initialise(net: FourDHands, folder: Path) -> None:
+    """Load every weight of ``folder`` that ``net`` has with the same shape."""
+    from safetensors.torch import load_file
+
+    if not (folder / "model.safetensors").is_file():
+        raise UserError(f"init: {folder} is not a checkpoint folder")
+    own = net.state_dict()
+    weights = load_file(str(folder / "model.safetensors"))
+    fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise UserError(f"{folder}: no weight fits this model")
+    net.load_state_dict(fitting, strict=False)
+
+
+def _freeze(net: FourDHands, modules: list[str]) -> None:
+    for name in modules:
+        module = getattr(net, name, None)
+        if not isinstance(module, torch.nn.Module):
+            raise UserError(f"freeze: the model has no module {name!r}")
+        module.requires_grad_(False)
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -166,11 +208,14 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         empty = next(s.path for s, d in zip(config.data, datasets) if len(d) == 0)
         raise UserError(f"{empty}: dataset is empty")
 
+    if config.init:
+        _initialise(net, Path(config.init))
+    _freeze(net, config.freeze)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                   fused=True)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: max(0.0, 1.0 - s / max(1, config.steps)))
+        optimizer, lambda s: learning_rate_factor(s, config.steps, config.warmup))
     start = 0
     last = latest_checkpoint(out)
     if last is not None:

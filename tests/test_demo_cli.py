@@ -1,78 +1,56 @@
 """The main job (``fourdhands demo``) and the command line, as a user runs them."""
 
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-import trimesh
-from PIL import Image
 
+from fourdhands.checkpoint import save_checkpoint
 from fourdhands.cli import main
-from fourdhands.demo import HAND_COLORS, run_demo
-from fourdhands.export import read_params
-from fourdhands.hands import load_hand_model
+from fourdhands.model.config import model_config
+from fourdhands.model.network import FourDHands
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
+def demo(tmp_path_factory):
+    torch.manual_seed(0)
+    net = FourDHands(model_config("tiny", "full", image_size=(64, 48), seq_len=3))
+    ckpt = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "step-0000001", net,
+                           {"train": {"sample": {"gap": 2}}})
     out = tmp_path_factory.mktemp("demo") / "nested" / "out"
-    summary = run_demo(out)
-    assert summary["out_dir"] == str(out)
-    return out
+    assert main(["demo", "-o", str(out), "--ckpt", str(ckpt), "--detector", "boxes"]) == 0
+    return out, ckpt
 
 
-def test_demo_writes_meshes_that_match_the_written_parameters(demo_dir):
-    record = json.loads((demo_dir / "params.json").read_text())
-    assert record["flat_hand_mean"] is True and record["units"] == "metres"
-    assert record["hand_model"] == "open" and "OpenCV" in record["frame"]
+def test_demo_runs_the_pipeline_on_its_clip_and_scores_it(demo, capsys):
+    out, _ = demo
+    assert (out / "input" / "clip.mp4").is_file() and (out / "input" / "ground_truth.npz").is_file()
+    for name in ("overlay.mp4", "side.mp4", "summary.json"):
+        assert (out / "result" / name).is_file(), name
+    report = json.loads((out / "metrics.json").read_text())
+    gt = np.load(out / "input" / "ground_truth.npz")
+    frames = len(gt["present"])
+    assert report["run"]["frames"] == frames == len(list((out / "result" / "frames").glob("*.npz")))
+    # true boxes: every true hand found, none invented
+    assert report["metrics"]["found"] == {"right": 1.0, "left": 1.0}
+    assert report["metrics"]["invented"] == {"right": 0, "left": 0}
     for side in ("right", "left"):
-        mesh = trimesh.load(demo_dir / f"{side}_hand.obj", process=False)
-        model = load_hand_model("open", side, dtype=torch.float64)
-        p = {k: torch.tensor(record[side][k])[None] for k in ("global_orient", "hand_pose", "betas", "transl")}
-        again = model(**p, flat_hand_mean=record["flat_hand_mean"])
-        # OBJ stores ~6 significant digits
-        np.testing.assert_allclose(mesh.vertices, again.vertices[0].numpy(), atol=1e-5)
-        np.testing.assert_allclose(record[side]["keypoints_3d"], again.keypoints[0].numpy(), atol=1e-8)
-        assert mesh.is_watertight
-    # v is the left wrist minus the right wrist, and both hands are in front of the camera
-    v = np.array(record["v_left_minus_right_wrist"])
-    np.testing.assert_allclose(v, np.array(record["left"]["keypoints_3d"][0]) - record["right"]["keypoints_3d"][0])
-    npz = read_params(demo_dir / "params.npz")
-    assert npz["right"]["vertices"][:, 2].min() > 0.2 and npz["left"]["vertices"][:, 2].min() > 0.2
-    np.testing.assert_allclose(npz["v_left_minus_right_wrist"], v)
-    assert npz["flat_hand_mean"] is True and npz["units"] == "metres"
-    both = trimesh.load(demo_dir / "hands.ply", process=False)
-    assert len(both.vertices) == len(npz["right"]["vertices"]) + len(npz["left"]["vertices"])
-    scene = trimesh.load(demo_dir / "hands.glb")
-    assert set(scene.geometry) == {"right_hand", "left_hand"}
+        m = report["metrics"][side]
+        assert all(np.isfinite(m[k]) and m[k] > 0 for k in ("mpjpe", "mpvpe", "mrrpe", "mean_pose_mpjpe")), m
+    assert not [p for p in out.rglob(".*")], "temporary files left behind"
 
 
-def test_demo_hands_touch_but_do_not_merge(demo_dir):
-    npz = read_params(demo_dir / "params.npz")
-    r, l = npz["right"]["vertices"], npz["left"]["vertices"]
-    gaps = np.linalg.norm(r[::7, None] - l[None, ::7], axis=2)
-    assert gaps.min() < 0.01  # interlocked: fingers within a centimetre of the other hand
-    assert np.linalg.norm(r.mean(0) - l.mean(0)) > 0.02  # two hands, not one on top of the other
-
-
-def test_demo_pictures_show_both_hands(demo_dir):
-    for name in ("hands.png", "gallery.png"):
-        img = np.asarray(Image.open(demo_dir / name).convert("RGB")).astype(int)
-        assert img.shape[0] >= 200 and img.shape[1] >= 3 * img.shape[0] - 10
-    img = np.asarray(Image.open(demo_dir / "hands.png").convert("RGB")).astype(int)
-    # pixels dominated by each hand's colour (blue-ish left, warm right) cover real area
-    blue = (img[..., 2] > img[..., 0] + 40).mean()
-    warm = (img[..., 0] > img[..., 2] + 40).mean()
-    assert blue > 0.02 and warm > 0.02, (blue, warm)
-    assert set(HAND_COLORS) == {"right", "left"}
-
-
-def test_demo_leaves_no_temporary_files(demo_dir):
-    assert not [p for p in os.listdir(demo_dir) if p.startswith(".")]
+def test_demo_again_reuses_the_clip_and_replaces_the_result(demo):
+    out, ckpt = demo
+    clip = (out / "input" / "clip.mp4").stat().st_mtime_ns
+    first = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert main(["demo", "-o", str(out), "--ckpt", str(ckpt), "--detector", "boxes"]) == 0
+    assert (out / "input" / "clip.mp4").stat().st_mtime_ns == clip
+    again = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert again["right"]["mpjpe"] == pytest.approx(first["right"]["mpjpe"])
 
 
 def test_help_lists_the_commands():
@@ -97,9 +75,9 @@ def test_output_below_a_file_is_a_one_line_error(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "cannot create output folder" in err
 
 
-def test_missing_mano_file_is_a_one_line_error(tmp_path, capsys):
+def test_missing_mano_file_is_a_one_line_error(tmp_path, demo, capsys):
     missing = tmp_path / "MANO_RIGHT.pkl"
-    assert main(["demo", "-o", str(tmp_path / "o"), "--hand-model", str(missing)]) == 2
+    assert main(["demo", "-o", str(tmp_path / "o"), "--ckpt", str(demo[1]), "--hand-model", str(missing)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "MANO_RIGHT.pkl" in err
 

@@ -1,7 +1,6 @@
 """The training objective: zero for a perfect prediction, and each term reacts to its own
 kind of error."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -18,7 +18,7 @@ from fourdhands.checkpoint import load_checkpoint
 from fourdhands.cli import main
 from fourdhands.evaluate import evaluate, predict_split
 from fourdhands.synth.generate import generate
-from fourdhands.train import _StepBatches, load_config, train
+from fourdhands.train import _StepBatches, learning_rate_factor, load_config, train
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +132,39 @@ def _one_line_error(capsys, argv, *needles):
         assert n in err, err
 
 
+def test_learning_rate_warms_up_then_decays_linearly():
+    # hand-worked: 4 warm-up steps reach 1 at step 3; decay over the 8 remaining steps
+    got = [learning_rate_factor(s, 12, 4) for s in range(13)]
+    want = [0.25, 0.5, 0.75, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0]
+    assert got == pytest.approx(want)
+    assert [learning_rate_factor(s, 4, 0) for s in range(5)] == pytest.approx([1, 0.75, 0.5, 0.25, 0])
+
+
+def test_temporal_stage_starts_from_a_single_frame_run_and_keeps_the_encoder(tmp_path, data):
+    spatial = train(load_config(write_config(tmp_path / "s.yaml", data, tmp_path / "s", steps=2)),
+                    progress=False)
+    encoder = ("backbone", "relation", "spatial", "hand_decoder")
+    cfg = load_config(write_config(tmp_path / "t.yaml", data, tmp_path / "t", steps=2, init=str(spatial),
+                                   freeze=list(encoder), model={"ablation": "full"}))
+    temporal = train(cfg, progress=False)
+    before, after = weights(spatial), weights(temporal)
+    assert any(k.startswith("temporal.") for k in after) and not any(k.startswith("temporal.") for k in before)
+    for k, v in before.items():
+        if k.startswith(encoder):
+            assert torch.equal(v, after[k]), k  # frozen: bit for bit the single-frame run's
+    changed = [k for k in before if k.startswith("hand_head.") and not torch.equal(before[k], after[k])]
+    assert changed, "the heads should keep training"
+
+
 def test_user_mistakes_are_one_line_errors(tmp_path, data, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: 3\nbatchsize: 4\ndata: [{path: x}]\n")
     _one_line_error(capsys, ["train", str(bad)], "batchsize")
     _one_line_error(capsys, ["train", str(tmp_path / "none.yaml")], "no such config file")
+    _one_line_error(capsys, ["train", str(write_config(tmp_path / "i.yaml", data, tmp_path / "i",
+                                                        init=str(tmp_path)))], "not a checkpoint")
+    _one_line_error(capsys, ["train", str(write_config(tmp_path / "f.yaml", data, tmp_path / "f",
+                                                        freeze=["trunk"]))], "no module 'trunk'")
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "manifest.json").write_text(json.dumps({"format": "fourdhands-synth/1", "shards": []}))

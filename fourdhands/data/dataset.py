@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from ..geometry.crop import crop_image, keypoints_to_box
 from ..hands import load_hand_model
-from ..model.network import IMAGE_MEAN, IMAGE_STD
+from ..model.network import normalise_crops
 from .augment import (
     crop_affines,
     crop_boxes,
@@ -115,9 +115,7 @@ class HandWindows(Dataset):
             rects = occlude(crops.flatten(0, 1), rng, cfg.occlusion_prob).reshape(*crops.shape[:2], 4)
             box_maps = crop_affines(boxes, np.eye(3), cfg.crop_hw).numpy()  # augmented image -> crop
             visible = visible & ~_under(targets["keypoints_2d"], box_maps, rects)
-        mean = torch.tensor(IMAGE_MEAN)[:, None, None]
-        std = torch.tensor(IMAGE_STD)[:, None, None]
-        crops = torch.where(present[..., None, None, None], (crops - mean) / std, 0.0)
+        crops = normalise_crops(crops, present)
 
         sample = {k: torch.as_tensor(targets[k], dtype=torch.float32)
                   for k in ("global_orient", "hand_pose", "betas", "transl", "keypoints_3d",

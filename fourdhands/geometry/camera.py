@@ -157,3 +157,23 @@ def full_translation_to_crop_cam(
     scale = 2 * f / (_column(box_size, transl) * depth)
     txy = transl[..., :2] - _off_centre_shift(box_center, pp, depth, f)
     return torch.cat([scale, txy], dim=-1)
+
+
+def crop_camera_pixels(points: torch.Tensor, cam: torch.Tensor, box_center: torch.Tensor,
+                       box_size: torch.Tensor) -> torch.Tensor:
+    """Image pixels where the crop camera sees ``points``: the crop's own pinhole camera
+    (focal :data:`CROP_FOCAL` over :data:`CROP_SIZE` crop pixels, principal point at the
+    crop's centre, translation :func:`crop_cam_to_translation`), its crop pixels mapped
+    back to the image through the box.
+
+    Args:
+        points: ``(..., J, 3)`` in the hand model's frame (before any translation).
+        cam: ``(..., 3)`` as ``[s, tx, ty]``.
+        box_center: ``(..., 2)``; box_size: ``(...)`` as in :func:`crop_cam_to_full_translation`.
+
+    Returns:
+        ``(..., J, 2)`` image pixels.
+    """
+    p = points + crop_cam_to_translation(cam)[..., None, :]
+    crop_px = CROP_FOCAL * p[..., :2] / p[..., 2:]
+    return box_center[..., None, :] + crop_px * (box_size / CROP_SIZE)[..., None, None]

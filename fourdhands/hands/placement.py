@@ -8,7 +8,6 @@ on top gives again a hand of the same model, with ``R_g' = Q R_g`` and
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle

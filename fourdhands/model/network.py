@@ -44,6 +44,14 @@ from .vit import VIT_PRESETS, ViT
 
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
+
+
+def normalise_crops(crops: Tensor, present: Tensor) -> Tensor:
+    """Crops `(..., 3, h, w)` in [0, 1] -> the network's input scale, zero where a hand is
+    absent (``present`` `(...)` bool)."""
+    mean = crops.new_tensor(IMAGE_MEAN)[:, None, None]
+    std = crops.new_tensor(IMAGE_STD)[:, None, None]
+    return torch.where(present[..., None, None, None], (crops - mean) / std, 0.0)
 CROP_CAMERA_PIXELS = 256.0  # the crop camera's focal of 5000 px refers to 256 crop pixels
 
 

@@ -25,18 +25,24 @@ VIEWS = tuple(_VIEW_ROTATIONS)
 
 
 def framed_view(meshes: list[Mesh], view: str, size: tuple[int, int] = (480, 480),
-                fill: float = 0.8) -> np.ndarray:
+                fill: float = 0.8, centre: np.ndarray | None = None,
+                radius: float | None = None) -> np.ndarray:
     """Render ``meshes`` (vertices in the camera frame) from ``view``, with a camera that
     frames them: their bounding sphere spans ``fill`` of the shorter image side. Draws
     with :class:`~fourdhands.render.renderer.Renderer` (GL where possible).
+
+    ``centre`` `(3,)` and ``radius`` (metres) fix the framed sphere instead, so that the
+    frames of a video share one scale and do not jump.
 
     Returns an `(H, W, 3)` uint8 image.
     """
     if view not in _VIEW_ROTATIONS:
         raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    allv = np.concatenate([m.vertices for m in meshes])
-    centre = 0.5 * (allv.min(0) + allv.max(0))
-    radius = max(np.linalg.norm(allv - centre, axis=1).max(), 1e-6)
+    allv = np.concatenate([m.vertices for m in meshes]) if meshes else np.zeros((1, 3))
+    if centre is None:
+        centre = 0.5 * (allv.min(0) + allv.max(0))
+    if radius is None:
+        radius = max(np.linalg.norm(allv - centre, axis=1).max(), 1e-6)
     h, w = size
     focal = 3.0 * min(h, w)
     distance = radius * focal / (0.5 * fill * min(h, w))

@@ -1,0 +1,95 @@
+"""End-to-end speed of ``fourdhands run`` on a 640x480 clip, split into its stages.
+
+    python benchmarks/bench_run.py                      # the shipped checkpoint, the demo clip
+    python benchmarks/bench_run.py --ckpt runs/tiny_full/step-0000600 --frames 96
+
+The clip is the demo's (a synthetic two-hand video, 640x480, 30 fps; ``fourdhands demo``
+makes the same one). Two runs in one process, one after the other: with rendering
+(overlays, side views, the two videos) and with ``--no-render``. Hands come from MediaPipe
+when it is installed, else from the clip's true boxes (then "detection" is a file lookup).
+
+Goals (issue 6): the non-model overhead (decode, detection, crops, rendering, writing) at
+most 25 % of the total; rendering, when on, at most 15 %.
+
+Writes ``benchmarks/results/run_cpu.md`` (atomically) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from fourdhands.demo import _mediapipe_available, make_clip
+from fourdhands.io import atomic_path
+from fourdhands.run import STAGES, RunSettings, run
+
+RESULTS = Path(__file__).parent / "results"
+MODEL = ("backbone", "fusion")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ckpt", default=None, help="checkpoint (default: the shipped one)")
+    ap.add_argument("--out", default=str(RESULTS / "run_cpu.md"))
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_run."))
+    try:
+        gt = make_clip(work / "input")
+        detector = "mediapipe" if _mediapipe_available() else "true boxes"
+        rows = []
+        for render in (True, False):
+            settings = RunSettings(ckpt=args.ckpt, focal=float(gt["K"][0, 0, 0]), render=render, progress=False,
+                                   principal_point=tuple(gt["K"][0, :2, 2].tolist()),
+                                   boxes=None if detector == "mediapipe" else str(work / "input" / "boxes.json"))
+            t0 = time.perf_counter()
+            s = run(work / "input" / "clip.mp4", work / f"out_{render}", settings)
+            rows.append((render, s, time.perf_counter() - t0))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    lines = ["# `fourdhands run`: end-to-end speed on this CPU", "",
+             f"Command: `python benchmarks/bench_run.py{' --ckpt ' + args.ckpt if args.ckpt else ''}`  ",
+             f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+             f"torch {torch.__version__}; hands from {detector}; the demo clip "
+             f"({rows[0][1]['frames']} frames, 640x480), checkpoint {rows[0][1]['checkpoint']}.", "",
+             "| stage | " + " | ".join(f"{'render' if r else 'no render'} ms/frame | share" for r, _, _ in rows) + " |",
+             "|---|" + "---:|---:|" * len(rows)]
+    for stage in STAGES + ("other",):
+        cells = []
+        for _, s, wall in rows:
+            per = s["seconds_per_stage"]
+            value = wall - sum(per.values()) if stage == "other" else per.get(stage, 0.0)
+            cells += [f"{1000 * value / s['frames']:.1f}", f"{100 * value / wall:.1f} %"]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{1000 * w / s['frames']:.1f}** | 100 %" for _, s, w in rows) + " |")
+    lines += ["", "| run | frames/s | model (backbone + fusion) | non-model overhead | rendering |",
+              "|---|---:|---:|---:|---:|"]
+    for render, s, wall in rows:
+        per = s["seconds_per_stage"]
+        model = sum(per[k] for k in MODEL)
+        lines.append(f"| {'render' if render else 'no render'} | {s['frames'] / wall:.2f} | "
+                     f"{100 * model / wall:.1f} % | {100 * (wall - model) / wall:.1f} % | "
+                     f"{100 * per['rendering'] / wall:.1f} % |")
+    render_share = rows[0][1]["seconds_per_stage"]["rendering"] / rows[0][2]
+    overhead = [(w - sum(s["seconds_per_stage"][k] for k in MODEL)) / w for _, s, w in rows]
+    lines += ["", f"Goal non-model overhead <= 25 %: {'met' if max(overhead) <= 0.25 else 'not met'} "
+                  f"({', '.join(f'{100 * o:.1f} %' for o in overhead)}); rendering <= 15 % when on: "
+                  f"{'met' if render_share <= 0.15 else 'not met'} ({100 * render_share:.1f} %).",
+              "'other' is everything outside the timed stages (setup: loading the checkpoint, "
+              "building the hand model, the summary)."]
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Frames with tracked hand boxes -> both hands in 4D, streaming.
+
+:class:`Reconstructor` receives frames one at a time, each with the tracked right and left
+hand (a tight box and a score, or nothing), and returns camera-space results frame by
+frame, in order, as soon as each frame's temporal window is complete. The paper's
+recipe (section 3.3) with the cache that makes video cheap:
+
+- crops: each hand's tight box, expanded by the training's ``box_expand`` and fitted to
+  the crop's aspect (exactly what the training samples saw, without augmentation);
+- every frame is *encoded once* (backbone, RAT, spatial fusion and hand decoder:
+  :meth:`FourDHands.encode`, ``batch_frames`` frames per backbone call) and its global
+  features G are reused by each of the T windows that contain it;
+- the window of output frame ``t`` is ``t + gap * (k - T // 2)``, reflected at the ends of
+  the video like the training windows (:func:`~fourdhands.data.sample.window_frames`), so
+  a frame is output once the frame ``gap * (T // 2)`` later has been encoded (or the video
+  has ended); memory holds about ``2 gap (T // 2) + batch_frames`` frames' features,
+  however long the video;
+- a frame where neither hand was found is not encoded; inside another frame's window it
+  contributes that frame's (the centre's) features instead;
+- a hand missing in the output frame gets no result (nothing is invented); missing in
+  other frames of the window, it follows the network's section 4.5 stand-in.
+
+Camera space. The image's pinhole camera is the focal length given (``--focal``, EXIF),
+else :func:`~fourdhands.geometry.camera.default_focal`, with the principal point given or
+at the image centre. Each hand's translation comes either from its crop camera
+(:func:`~fourdhands.geometry.camera.crop_cam_to_full_translation`, PROTOCOLS.md,
+``translation="crop"``) or by PnP of its 3D keypoints against where its crop camera sees
+them (:func:`~fourdhands.geometry.pnp.solve_translation`, the authors' released code,
+``translation="pnp"``); ``benchmarks/bench_translation.py`` compares the two on synthetic
+ground truth. With both hands present the two wrists are then moved symmetrically so that
+their difference is the network's relative vector v (the midpoint stays), so v and the two
+translations agree exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .data.augment import crop_affines, crop_boxes
+from .data.sample import window_frames
+from .geometry.camera import crop_camera_pixels, default_focal, intrinsics, project
+from .geometry.crop import crop_image
+from .geometry.pnp import solve_translation
+from .geometry.rotations import matrix_to_axis_angle
+from .model.network import CROP_CAMERA_PIXELS, FourDHands, normalise_crops
+
+SIDES = ("right", "left")
+TRANSLATIONS = ("crop", "pnp")
+
+
+@dataclass(frozen=True)
+class TrackedHand:
+    """A hand the tracker assigned to a side: tight box ``[cx, cy, sx, sy]`` (image px)
+    and the detector's score."""
+
+    box: tuple[float, float, float, float]
+    score: float = 1.0
+
+
+@dataclass
+class HandResult:
+    """One hand in one frame, camera frame (OpenCV axes), metres and image pixels.
+
+    global_orient `(3,)`, hand_pose `(45,)` axis-angle (``flat_hand_mean`` True),
+    betas `(10,)`, transl `(3,)` (vertices = model output + transl), keypoints_3d
+    `(21, 3)`, keypoints_2d `(21, 2)`, vertices `(V, 3)`, box `(4,)` the tracked tight box,
+    crop_box `(4,)` the box the network saw, score the detector's."""
+
+    global_orient: np.ndarray
+    hand_pose: np.ndarray
+    betas: np.ndarray
+    transl: np.ndarray
+    keypoints_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    vertices: np.ndarray
+    box: np.ndarray
+    crop_box: np.ndarray
+    score: float
+
+
+@dataclass
+class FrameResult:
+    """Everything found in one frame: the hands present (by side) and, with both, ``v``
+    `(3,)` = left wrist - right wrist; ``K`` `(3, 3)` the camera used."""
+
+    index: int
+    image_size: tuple[int, int]
+    K: np.ndarray
+    hands: dict[str, HandResult] = field(default_factory=dict)
+    v: np.ndarray | None = None
+
+
+@dataclass
+class _Entry:
+    image_size: tuple[int, int]
+    focal: float
+    principal_point: tuple[float, float]
+    hands: tuple[TrackedHand | None, TrackedHand | None]
+    crop_boxes: np.ndarray  # (2, 4)
+    crops: torch.Tensor | None = None  # (2, 3, h, w) until encoded
+    features: torch.Tensor | None = None  # (2, D)
+
+    @property
+    def present(self) -> np.ndarray:
+        return np.array([h is not None for h in self.hands])
+
+
+def prepare_crops(image: torch.Tensor, boxes: np.ndarray, present: np.ndarray,
+                  crop_hw: tuple[int, int], box_expand: float) -> tuple[torch.Tensor, np.ndarray]:
+    """The network's inputs for one frame.
+
+    image `(3, H, W)` float in [0, 1]; boxes `(2, 4)` tight boxes; present `(2,)` bool
+    -> crops `(2, 3, h, w)` normalised (zeros where absent), crop boxes `(2, 4)`."""
+    cboxes = crop_boxes(boxes, present, crop_hw, box_expand)
+    affines = crop_affines(cboxes, np.eye(3), crop_hw).float()
+    crops = crop_image(image, affines, crop_hw)
+    return normalise_crops(crops, torch.as_tensor(present)), cboxes
+
+
+class Reconstructor:
+    """Streaming inference with cached per-frame features (module docstring).
+
+    Args:
+        net: the network (eval mode).
+        gap: frames between the window's frames (the training's gap fits best).
+        translation: ``"crop"`` or ``"pnp"``.
+        box_expand: context around the tight box, as in training.
+        batch_frames: frames per backbone call.
+        needed: optional predicate on a frame index: whether its result is wanted (a
+            resumed run skips frames already written; frames only other windows need are
+            still encoded).
+    """
+
+    def __init__(self, net: FourDHands, gap: int, translation: str = "crop", box_expand: float = 1.3,
+                 batch_frames: int = 8, needed=None):
+        if translation not in TRANSLATIONS:
+            raise ValueError(f"translation must be one of {TRANSLATIONS}, got {translation!r}")
+        self.net, self.translation, self.box_expand = net, translation, box_expand
+        self.window = net.config.seq_len if net.config.temporal else 1
+        self.gap = max(1, int(gap))
+        self.reach = self.gap * (self.window // 2)
+        self.batch_frames = batch_frames
+        self.needed = needed or (lambda index: True)
+        self.device = next(net.parameters()).device
+        self.entries: dict[int, _Entry] = {}
+        self.seen = 0  # frames pushed
+        self.encoded = 0  # frames before this one are encoded (or need no encoding)
+        self.next_out = 0  # first frame not yet output
+        self.timings = {"crops": 0.0, "backbone": 0.0, "fusion": 0.0}
+
+    # ------------------------------------------------------------------ input
+    def push(self, image: np.ndarray, hands: tuple[TrackedHand | None, TrackedHand | None],
+             focal: float | None = None, principal_point: tuple[float, float] | None = None
+             ) -> list[FrameResult | None]:
+        """Add the next frame `(H, W, 3)` uint8 RGB and its tracked (right, left) hands,
+        with the camera's focal length and principal point in pixels (defaults: see the
+        module docstring). Returns the frames that became complete, in order (``None`` for
+        a frame whose result is not ``needed``)."""
+        index = self.seen
+        self.seen += 1
+        h, w = image.shape[:2]
+        f = float(default_focal(torch.tensor([w, h], dtype=torch.float64))) if focal is None else float(focal)
+        boxes = np.array([hand.box if hand is not None else (0.0, 0.0, 0.0, 0.0) for hand in hands], float)
+        pp = (w / 2, h / 2) if principal_point is None else tuple(map(float, principal_point))
+        entry = _Entry((w, h), f, pp, tuple(hands), np.zeros((2, 4)))
+        if entry.present.any() and self._in_reach(index):
+            t0 = time.perf_counter()
+            tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+            entry.crops, entry.crop_boxes = prepare_crops(tensor, boxes, entry.present,
+                                                          tuple(self.net.config.image_size), self.box_expand)
+            self.timings["crops"] += time.perf_counter() - t0
+        self.entries[index] = entry
+        if sum(e.crops is not None for e in self.entries.values()) >= self.batch_frames:
+            self._encode()
+        return self._drain(final=False)
+
+    def finish(self) -> list[FrameResult | None]:
+        """The remaining frames, once the input has ended."""
+        self._encode()
+        return self._drain(final=True)
+
+    # ------------------------------------------------------------------ internals
+    def _in_reach(self, index: int) -> bool:
+        """Whether a wanted frame's window can contain ``index`` (a reflected frame is
+        never farther from its window's centre than the frame it replaces)."""
+        return any(self.needed(t) for t in range(max(0, index - self.reach), index + self.reach + 1))
+
+    @torch.no_grad()
+    def _encode(self) -> None:
+        todo = [i for i, e in self.entries.items() if e.crops is not None]
+        self.encoded = self.seen
+        if not todo:
+            return
+        t0 = time.perf_counter()
+        crops = torch.stack([self.entries[i].crops for i in todo])[None].to(self.device)
+        boxes = torch.as_tensor(np.stack([self.entries[i].crop_boxes for i in todo]), dtype=torch.float32)
+        present = torch.as_tensor(np.stack([self.entries[i].present for i in todo]))
+        features = self.net.encode(crops, boxes[None].to(self.device), present[None].to(self.device))[0]
+        for k, i in enumerate(todo):
+            self.entries[i].features, self.entries[i].crops = features[k], None
+        self.timings["backbone"] += time.perf_counter() - t0
+
+    def _drain(self, final: bool) -> list[FrameResult | None]:
+        out = []
+        while self.next_out < self.seen and (final or self.next_out + self.reach < self.encoded):
+            t = self.next_out
+            if self.needed(t) and self.entries[t].present.any():
+                out.append(self._decode(t))
+            else:
+                out.append(None if not self.needed(t) else self._empty(t))
+            self.next_out += 1
+            for old in [i for i in self.entries if i < self.next_out - self.reach]:
+                del self.entries[old]
+        return out
+
+    def _empty(self, t: int) -> FrameResult:
+        e = self.entries[t]
+        return FrameResult(t, e.image_size, _camera(e).numpy())
+
+    @torch.no_grad()
+    def _decode(self, t: int) -> FrameResult:
+        t0 = time.perf_counter()
+        centre = self.entries[t]
+        frames = window_frames(t, self.seen, self.window, self.gap)
+        window = [self.entries[int(i)] if self.entries[int(i)].features is not None else centre for i in frames]
+        dev = self.device
+        features = torch.stack([e.features for e in window])[None]
+        boxes = torch.as_tensor(np.stack([e.crop_boxes for e in window]), dtype=torch.float32, device=dev)[None]
+        present = torch.as_tensor(np.stack([e.present for e in window]), device=dev)[None]
+        size = torch.tensor([centre.image_size], dtype=torch.float32, device=dev)
+        focal = torch.tensor([centre.focal], dtype=torch.float32, device=dev)
+        pp = torch.tensor([centre.principal_point], dtype=torch.float32, device=dev)
+        pred = self.net.decode(features, boxes, size, focal, present, principal_point=pp)
+        transl = pred.transl[0, 0].double().cpu()  # (2, 3)
+        keypoints = pred.keypoints[0, 0].double().cpu()  # (2, 21, 3), no translation
+        K = _camera(centre)
+        present_now = centre.present
+        if self.translation == "pnp":
+            box = torch.as_tensor(centre.crop_boxes)
+            crop_h = self.net.config.image_size[0]
+            pixels = crop_camera_pixels(keypoints, pred.crop_cam[0, 0].double().cpu(), box[:, :2],
+                                        box[:, 3] * CROP_CAMERA_PIXELS / crop_h)
+            on = torch.as_tensor(present_now)
+            transl[on] = solve_translation(keypoints[on], pixels[on], K.expand(int(on.sum()), 3, 3))
+        v = pred.v[0, 0].double().cpu()
+        if present_now.all():
+            roots = keypoints[:, 0] + transl
+            midpoint = roots.mean(0)
+            transl = transl + torch.stack([midpoint - v / 2, midpoint + v / 2]) - roots
+        vertices = pred.vertices[0, 0].double().cpu() + transl[:, None]
+        cam_kp = keypoints + transl[:, None]
+        kp2d = project(cam_kp, K)
+        axis_angle = matrix_to_axis_angle(pred.rotmats[0, 0].double().cpu())  # (2, 16, 3)
+        betas = pred.betas[0, 0].double().cpu()
+        result = FrameResult(t, centre.image_size, K.numpy(), v=v.numpy() if present_now.all() else None)
+        for h, side in enumerate(SIDES):
+            hand = centre.hands[h]
+            if hand is None:
+                continue
+            result.hands[side] = HandResult(
+                global_orient=axis_angle[h, 0].numpy(), hand_pose=axis_angle[h, 1:].reshape(-1).numpy(),
+                betas=betas[h].numpy(), transl=transl[h].numpy(), keypoints_3d=cam_kp[h].numpy(),
+                keypoints_2d=kp2d[h].numpy(), vertices=vertices[h].numpy(),
+                box=np.asarray(hand.box, float), crop_box=centre.crop_boxes[h].copy(), score=float(hand.score))
+        self.timings["fusion"] += time.perf_counter() - t0
+        return result
+
+
+def _camera(entry: _Entry) -> torch.Tensor:
+    return intrinsics(torch.tensor(entry.focal, dtype=torch.float64),
+                      torch.tensor(entry.principal_point, dtype=torch.float64))

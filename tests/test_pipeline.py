@@ -1,0 +1,141 @@
+"""The streaming reconstructor against the network run directly on each window."""
+
+import numpy as np
+import pytest
+import torch
+
+from fourdhands.data.sample import window_frames
+from fourdhands.geometry.camera import crop_camera_pixels, intrinsics, project
+from fourdhands.geometry.rotations import axis_angle_to_matrix
+from fourdhands.model.config import model_config
+from fourdhands.model.network import CROP_CAMERA_PIXELS, FourDHands
+from fourdhands.pipeline import Reconstructor, TrackedHand, prepare_crops
+
+N, GAP, W, H = 9, 2, 128, 96
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return FourDHands(model_config("tiny", "full", image_size=(64, 48), seq_len=3)).eval()
+
+
+@pytest.fixture(scope="module")
+def clip():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (H, W, 3), dtype=np.uint8) for _ in range(N)]
+    hands = []
+    for t in range(N):
+        right = TrackedHand((40 + 2 * t, 50, 30, 36), 0.9)
+        left = TrackedHand((85 - t, 45, 28, 30), 0.8)
+        hands.append((right, None if t in (3, 4) else left) if t != 6 else (None, None))
+    return images, hands
+
+
+def _stream(net, clip, batch_frames=4, **kw):
+    recon = Reconstructor(net, gap=GAP, batch_frames=batch_frames, **kw)
+    out, peak = [], 0
+    for image, hands in zip(*clip):
+        out += recon.push(image, hands, focal=150.0)
+        peak = max(peak, len(recon.entries))
+    return out + recon.finish(), peak
+
+
+@torch.no_grad()
+def _direct(net, clip, t):
+    """The network's forward on frame t's window, crops made independently per frame."""
+    images, hands = clip
+    frames = window_frames(t, N, 3, GAP)
+    frames = [i if any(h is not None for h in hands[i]) else t for i in frames]
+    crops, boxes, present = [], [], []
+    for i in frames:
+        p = np.array([h is not None for h in hands[i]])
+        b = np.array([h.box if h is not None else (0, 0, 0, 0) for h in hands[i]], float)
+        c, cb = prepare_crops(torch.from_numpy(images[i]).permute(2, 0, 1).float() / 255, b, p, (64, 48), 1.3)
+        crops.append(c), boxes.append(torch.as_tensor(cb, dtype=torch.float32)), present.append(torch.as_tensor(p))
+    size = torch.tensor([[W, H]], dtype=torch.float32)
+    return net(torch.stack(crops)[None], torch.stack(boxes)[None], size, torch.tensor([150.0]),
+               torch.stack(present)[None], principal_point=size / 2)
+
+
+def test_cached_streaming_equals_the_network_on_each_window(net, clip):
+    results, _ = _stream(net, clip)
+    assert [r.index for r in results] == list(range(N))
+    for t, r in enumerate(results):
+        sides = {s for s, h in zip(("right", "left"), clip[1][t]) if h is not None}
+        assert set(r.hands) == sides  # a missing hand gets no result, nothing invented
+        if not sides:
+            assert r.v is None
+            continue
+        pred = _direct(net, clip, t)
+        for h, side in enumerate(("right", "left")):
+            if side not in r.hands:
+                continue
+            got = r.hands[side]
+            rot = axis_angle_to_matrix(torch.as_tensor(np.r_[got.global_orient, got.hand_pose]).reshape(16, 3))
+            assert torch.allclose(rot.float(), pred.rotmats[0, 0, h], atol=2e-4)
+            assert np.allclose(got.betas, pred.betas[0, 0, h].numpy(), atol=1e-5)
+        if len(sides) == 1:  # a lone hand keeps its crop-camera translation
+            side = sides.pop()
+            h = ("right", "left").index(side)
+            assert np.allclose(r.hands[side].transl, pred.transl[0, 0, h].numpy(), rtol=1e-4, atol=1e-4)
+        else:
+            # both: the wrists differ by v and keep the crop cameras' midpoint
+            v = pred.v[0, 0].double().numpy()
+            wr, wl = r.hands["right"].keypoints_3d[0], r.hands["left"].keypoints_3d[0]
+            assert np.allclose(wl - wr, v, atol=1e-5) and np.allclose(r.v, v, atol=1e-5)
+            crop_wrists = pred.camera_keypoints[0, 0, :, 0].double().numpy()
+            assert np.allclose((wr + wl) / 2, crop_wrists.mean(0), rtol=1e-4, atol=1e-4)
+
+
+def test_results_are_consistent_in_camera_space(net, clip):
+    results, _ = _stream(net, clip)
+    r = results[0]
+    K = intrinsics(torch.tensor(150.0, dtype=torch.float64), torch.tensor([W / 2, H / 2], dtype=torch.float64))
+    for hand in r.hands.values():
+        assert np.allclose(project(torch.as_tensor(hand.keypoints_3d), K).numpy(), hand.keypoints_2d, atol=1e-6)
+        # the keypoints sit on the mesh's frame: transl moves both alike
+        assert hand.vertices.shape[1] == 3 and np.isfinite(hand.vertices).all()
+
+
+def test_memory_stays_bounded_on_a_long_stream(net):
+    images = [np.zeros((H, W, 3), np.uint8)] * 40
+    hands = [(TrackedHand((40, 50, 30, 36)), TrackedHand((80, 50, 30, 36)))] * 40
+    results, peak = _stream(net, (images, hands), batch_frames=4)
+    assert len(results) == 40
+    reach = GAP * (3 // 2)
+    assert peak <= 2 * reach + 4 + 1, peak
+
+
+def test_a_resumed_run_reproduces_the_frames_it_redoes(net, clip):
+    full, _ = _stream(net, clip)
+    partial, _ = _stream(net, clip, needed=lambda i: i >= 5)
+    assert partial[:5] == [None] * 5
+    for a, b in zip(full[5:], partial[5:]):
+        assert set(a.hands) == set(b.hands)
+        for side in a.hands:
+            assert np.allclose(a.hands[side].vertices, b.hands[side].vertices, atol=1e-6)
+
+
+def test_pnp_fits_the_crop_cameras_pixels_at_least_as_well(net, clip):
+    images, hands = clip
+    lone = (images[3:4], [hands[3]])  # the right hand alone: no v adjustment
+    crop, _ = _stream(net, lone)
+    pnp, _ = _stream(net, lone, translation="pnp")
+    a, b = crop[0].hands["right"], pnp[0].hands["right"]
+    keypoints = torch.as_tensor(a.keypoints_3d - a.transl)  # the model's output, untranslated
+    # where the crop camera sees the keypoints, from the network's own outputs
+    recon = Reconstructor(net, gap=GAP)
+    recon.push(images[3], hands[3], focal=150.0)
+    recon._encode()
+    entry = recon.entries[0]
+    with torch.no_grad():
+        out = net.decode(entry.features[None, None], torch.as_tensor(entry.crop_boxes, dtype=torch.float32)[None, None],
+                         torch.tensor([[W, H]], dtype=torch.float32), torch.tensor([150.0]),
+                         torch.as_tensor(entry.present)[None, None], principal_point=torch.tensor([[W / 2, H / 2]]))
+    box = torch.as_tensor(entry.crop_boxes[0])
+    target = crop_camera_pixels(keypoints, out.crop_cam[0, 0, 0].double(), box[:2], box[3] * CROP_CAMERA_PIXELS / 64)
+    K = intrinsics(torch.tensor(150.0, dtype=torch.float64), torch.tensor([W / 2, H / 2], dtype=torch.float64))
+    err = {name: float((project(keypoints + torch.as_tensor(h.transl), K) - target).norm(dim=-1).mean())
+           for name, h in (("crop", a), ("pnp", b))}
+    assert err["pnp"] <= err["crop"] + 1e-9, err
