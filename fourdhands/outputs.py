@@ -61,7 +61,7 @@ class RunOutputs:
     """
 
     def __init__(self, out: Path, faces: dict[str, np.ndarray], hand_model: str, render: bool = True,
-                 max_render_side: int = 1280):
+                 max_render_side: int = 960):
         self.out, self.faces, self.hand_model = Path(out), faces, hand_model
         self.render, self.max_render_side = render, max_render_side
         for folder in FOLDERS if render else FOLDERS[:2]:
@@ -88,7 +88,7 @@ class RunOutputs:
             write_meshes(self.out / "meshes" / f"{name}.glb",
                          {side: (h.vertices, self.faces[side], COLOURS[side]) for side, h in result.hands.items()})
         record = frame_record(result, name, time_s, self.hand_model)
-        write_params(self.out / "frames" / f"{name}.json", record)
+        write_params(self.out / "frames" / f"{name}.json", record, compact=True)
         write_params(self.out / "frames" / f"{name}.npz", record)  # last: marks the frame complete
         self.timings["writing"] += time.perf_counter() - t0
 
@@ -129,16 +129,16 @@ class RunOutputs:
         scale = min(1.0, self.max_render_side / max(h, w))
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         background = image if scale == 1.0 else np.asarray(
-            Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
+            Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR, reducing_gap=2.0))
+        picture = background
         if result.hands:
             K = result.K.copy()
             K[:2] *= np.array([[size[1] / w], [size[0] / h]])
-            drawn = self._renderer(size).render(self._meshes(result), K, background=background).image
+            drawn = self._renderer(size).render(self._meshes(result), K, background=background)
             # half-transparent meshes: the hand stays visible under its fit
-            picture = (0.35 * background + 0.65 * drawn).astype(np.uint8)
-            picture = np.where((drawn != background).any(-1, keepdims=True), picture, background)
-        else:
-            picture = background
+            on = drawn.mesh_id >= 0
+            picture = background.copy()
+            picture[on] = ((35 * background[on].astype(np.uint16) + 65 * drawn.image[on]) // 100).astype(np.uint8)
         canvas = Image.fromarray(np.ascontiguousarray(picture))
         draw = ImageDraw.Draw(canvas)
         for side, hand in result.hands.items():

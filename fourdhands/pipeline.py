@@ -40,10 +40,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data.augment import crop_affines, crop_boxes
+from PIL import Image
+
+from .data.augment import crop_boxes
 from .data.sample import window_frames
 from .geometry.camera import crop_camera_pixels, default_focal, intrinsics, project
-from .geometry.crop import crop_image
+from .geometry.crop import box_to_crop_affine, crop_image
 from .geometry.pnp import solve_translation
 from .geometry.rotations import matrix_to_axis_angle
 from .model.network import CROP_CAMERA_PIXELS, FourDHands, normalise_crops
@@ -109,15 +111,36 @@ class _Entry:
         return np.array([h is not None for h in self.hands])
 
 
-def prepare_crops(image: torch.Tensor, boxes: np.ndarray, present: np.ndarray,
+def prepare_crops(image: np.ndarray, boxes: np.ndarray, present: np.ndarray,
                   crop_hw: tuple[int, int], box_expand: float) -> tuple[torch.Tensor, np.ndarray]:
     """The network's inputs for one frame.
 
-    image `(3, H, W)` float in [0, 1]; boxes `(2, 4)` tight boxes; present `(2,)` bool
-    -> crops `(2, 3, h, w)` normalised (zeros where absent), crop boxes `(2, 4)`."""
+    image `(H, W, 3)` uint8; boxes `(2, 4)` tight boxes; present `(2,)` bool -> crops
+    `(2, 3, h, w)` normalised (zeros where absent), crop boxes `(2, 4)`.
+
+    Only each crop's own region of the image is converted and resampled, and a region
+    much larger than the crop is first shrunk by an integer factor with a box filter
+    (PIL ``reduce``, which maps continuous coordinates exactly by that factor), so a big
+    hand in a 4K frame is averaged rather than aliased, and costs what a small one does.
+    """
+    h, w = crop_hw
     cboxes = crop_boxes(boxes, present, crop_hw, box_expand)
-    affines = crop_affines(cboxes, np.eye(3), crop_hw).float()
-    crops = crop_image(image, affines, crop_hw)
+    crops = torch.zeros(2, 3, h, w)
+    height, width = image.shape[:2]
+    for k in np.flatnonzero(present):
+        cx, cy, sx, sy = cboxes[k]
+        x0, x1 = max(0, int(np.floor(cx - sx / 2)) - 1), min(width, int(np.ceil(cx + sx / 2)) + 1)
+        y0, y1 = max(0, int(np.floor(cy - sy / 2)) - 1), min(height, int(np.ceil(cy + sy / 2)) + 1)
+        if x1 <= x0 or y1 <= y0:  # the box lies wholly outside the image
+            continue
+        region = image[y0:y1, x0:x1]
+        factor = max(1, int(sy / h))
+        if factor > 1:
+            region = np.asarray(Image.fromarray(np.ascontiguousarray(region)).reduce(factor))
+        local = np.array([(cx - x0) / factor, (cy - y0) / factor, sx / factor, sy / factor])
+        affine = box_to_crop_affine(torch.as_tensor(local), crop_hw).float()
+        pixels = torch.from_numpy(np.ascontiguousarray(region)).permute(2, 0, 1).float() / 255.0
+        crops[k] = crop_image(pixels, affine, crop_hw)
     return normalise_crops(crops, torch.as_tensor(present)), cboxes
 
 
@@ -169,8 +192,7 @@ class Reconstructor:
         entry = _Entry((w, h), f, pp, tuple(hands), np.zeros((2, 4)))
         if entry.present.any() and self._in_reach(index):
             t0 = time.perf_counter()
-            tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
-            entry.crops, entry.crop_boxes = prepare_crops(tensor, boxes, entry.present,
+            entry.crops, entry.crop_boxes = prepare_crops(image, boxes, entry.present,
                                                           tuple(self.net.config.image_size), self.box_expand)
             self.timings["crops"] += time.perf_counter() - t0
         self.entries[index] = entry

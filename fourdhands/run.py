@@ -179,8 +179,10 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
         source.close()
     if counts["frames"] == 0:
         raise UserError(f"{input_path}: no frames")
-    _add(timings, writer.timings)
+    t0 = time.perf_counter()
     videos = writer.videos(names, source.fps) if source.kind == "video" and s.render else []
+    writer.timings["writing"] += time.perf_counter() - t0
+    _add(timings, writer.timings)
     total = time.perf_counter() - started
     summary = {
         "input": str(input_path), "kind": source.kind, "output": str(out),

@@ -182,3 +182,28 @@ def test_shipped_configs_are_valid():
     for path in sorted(Path(__file__).parent.parent.glob("configs/*.yaml")):
         cfg = load_config(path)
         assert cfg.model.preset == "tiny" and cfg.sample["augment"] is True, path
+
+
+def test_packed_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
+    from fourdhands.checkpoint import pack_checkpoint, save_checkpoint
+    from fourdhands.model.config import model_config
+    from fourdhands.model.network import FourDHands
+
+    torch.manual_seed(0)
+    net = FourDHands(model_config("tiny", "cross_s", image_size=(64, 48), seq_len=3)).eval()
+    full = save_checkpoint(tmp_path / "step-0000001", net, {"train": {"seed": 0}},
+                           {"step": 1, "optimizer": {}})
+    assert main(["pack", str(full), str(tmp_path / "packed")]) == 0
+    packed = tmp_path / "packed"
+    assert sorted(p.name for p in packed.iterdir()) == ["config.json", "model.safetensors"]
+    size = lambda p: (p / "model.safetensors").stat().st_size  # noqa: E731
+    assert 0.45 < size(packed) / size(full) < 0.55
+    assert json.loads((packed / "config.json").read_text())["train"] == {"seed": 0}
+    again = load_checkpoint(packed)
+    assert next(again.parameters()).dtype == torch.float32
+    crops = torch.randn(1, 1, 2, 3, 64, 48)
+    boxes = torch.tensor([[[[40.0, 50.0, 30.0, 40.0], [90.0, 50.0, 30.0, 40.0]]]])
+    size_wh = torch.tensor([[160.0, 120.0]])
+    with torch.no_grad():
+        a, b = net(crops, boxes, size_wh), again(crops, boxes, size_wh)
+    assert torch.allclose(a.keypoints, b.keypoints, atol=2e-3)  # float16 weights: sub-mm

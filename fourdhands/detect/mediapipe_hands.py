@@ -53,6 +53,9 @@ default (it doubles the cost and found 2 more hands in 121 frames of the kitchen
 from __future__ import annotations
 
 import math
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -269,6 +272,7 @@ class MediaPipeHands(Detector):
                               min_tracking_confidence=min_tracking_confidence)
         # one solution per view direction: in video mode each keeps its own tracking state
         self._solutions: dict[bool, object] = {}
+        self._started: set = set()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         check_image(image)
@@ -304,7 +308,12 @@ class MediaPipeHands(Detector):
     def _run(self, pixels: np.ndarray, mirrored: bool):
         """``(keypoints (21, 2) px of pixels, side as it appears there, confidence)`` per hand."""
         solution = self._solution(mirrored)
-        result = solution.process(pixels)
+        if solution in self._started:
+            result = solution.process(pixels)
+        else:
+            with _quiet_native_stderr():  # MediaPipe's start-up warnings mean nothing to a user
+                result = solution.process(pixels)
+            self._started.add(solution)
         if not result.multi_hand_landmarks:
             return []
         h, w = pixels.shape[:2]
@@ -318,7 +327,8 @@ class MediaPipeHands(Detector):
     def _solution(self, mirrored: bool):
         key = mirrored if self.mode == "video" else False
         if key not in self._solutions:
-            self._solutions[key] = self._hands_module.Hands(**self._settings)
+            with _quiet_native_stderr():
+                self._solutions[key] = self._hands_module.Hands(**self._settings)
         return self._solutions[key]
 
     def reset(self) -> None:
@@ -329,12 +339,27 @@ class MediaPipeHands(Detector):
         for solution in self._solutions.values():
             solution.close()
         self._solutions.clear()
+        self._started.clear()
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """Silence what native code writes to file descriptor 2 (glog cannot be told to)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _import_mediapipe_hands():
     try:
         from mediapipe.python.solutions import hands
     except ImportError as e:
-        raise UserError(f"the MediaPipe detector needs mediapipe 0.10.21 and numpy<2 ({e}); install with: "
+        raise UserError(f"the MediaPipe detector needs mediapipe 0.10.21 ({e}); install with: "
                         f"{INSTALL}") from None
     return hands
