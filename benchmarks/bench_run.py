@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from fourdhands.demo import _mediapipe_available, make_clip
-from fourdhands.io import atomic_path
+from fourdhands.io import write_text
 from fourdhands.run import STAGES, RunSettings, run
 
 RESULTS = Path(__file__).parent / "results"
@@ -84,10 +84,7 @@ def main() -> None:
               "'other' is everything outside the timed stages (setup: loading the checkpoint, "
               "building the hand model, the summary)."]
     text = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
+    write_text(args.out, text)
     print(text)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fourdhands.io import atomic_path
+from fourdhands.io import write_text
 from fourdhands.pipeline import SIDES, TRANSLATIONS, Reconstructor, TrackedHand
 from fourdhands.run import load_network
 from fourdhands.synth.shards import SyntheticSequences
@@ -71,10 +71,7 @@ def main() -> None:
     mean = {m: np.mean([e[m]["root_mm"] for _, e in rows]) for m in TRANSLATIONS}
     lines += ["", f"Mean wrist error: crop {mean['crop']:.1f} mm, PnP {mean['pnp']:.1f} mm."]
     text = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        tmp.write_text(text)
+    write_text(args.out, text)
     print(text)
 
 

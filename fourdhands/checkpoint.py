@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import UserError
+from .io import atomic_folder
 from .model.config import ModelConfig
 from .model.network import FourDHands
 
@@ -40,20 +39,12 @@ def save_checkpoint(folder: str | os.PathLike, net: FourDHands, extra_config: di
                     state: dict | None = None) -> Path:
     """Write ``folder`` (replacing an older one of that name) and return it."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         save_file(_weights(net), str(tmp / WEIGHTS))
         config = {"model": net.config.to_dict(), **(extra_config or {})}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
         if state is not None:
             torch.save(state, tmp / STATE)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
@@ -116,16 +107,8 @@ def pack_checkpoint(folder: str | os.PathLike, dest: str | os.PathLike) -> Path:
     folder, dest = Path(folder), Path(dest)
     net = load_checkpoint(folder)
     config = read_config(folder)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with atomic_folder(dest) as tmp:
         save_file({k: v.half() if v.is_floating_point() else v for k, v in _weights(net).items()},
                   str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps({**config, "packed_from": str(folder)}, indent=2) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest

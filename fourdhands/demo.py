@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
-from .io import ensure_output_dir, write_json
+from .io import atomic_folder, ensure_output_dir, write_json
 
 SPLIT, SEED, FRAMES, SIZE, FPS = "interacting", 7, 48, (640, 480), 30.0
 SIDES = ("right", "left")
@@ -120,15 +120,9 @@ def run_demo(out_dir: str | Path, hand_model: str | None = None, ckpt: str | Non
                            boxes=str(out / "input" / "boxes.json") if use_boxes else None,
                            progress=progress)
     # into a scratch folder first: a demo stopped halfway leaves the previous result whole
-    scratch = Path(tempfile.mkdtemp(prefix=".result.", dir=out))
-    try:
+    with atomic_folder(out / "result") as scratch:
         summary = run(out / "input" / "clip.mp4", scratch, settings)
         metrics = score(scratch, gt)
-        if (out / "result").exists():
-            shutil.rmtree(out / "result")
-        scratch.rename(out / "result")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     summary["output"] = str(out / "result")
     report = {"detector": "true boxes" if use_boxes else "mediapipe", "run": summary, "metrics": metrics}
     write_json(out / "metrics.json", report)

@@ -185,7 +185,7 @@ def test_shipped_configs_are_valid():
 
 
 def test_packed_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
-    from fourdhands.checkpoint import pack_checkpoint, save_checkpoint
+    from fourdhands.checkpoint import save_checkpoint
     from fourdhands.model.config import model_config
     from fourdhands.model.network import FourDHands
 
