@@ -52,6 +52,8 @@ def main(ckpts: list[str]) -> None:
     print("## The paper's claims, checked\n")
     for split in splits:
         a, b = mean("cross_s_no_rat", split, "mrrpe"), mean("cross_s", split, "mrrpe")
+        if a != a:  # no frame with both hands
+            continue
         print(f"- RAT and MRRPE on {split}: {a:.1f} without, {b:.1f} with "
               f"({'lower' if b < a else 'not lower'}, {100 * (a - b) / a:+.1f} %)")
     for split in splits:
@@ -66,9 +68,10 @@ def main(ckpts: list[str]) -> None:
     for split in splits:
         m = results["full"][split]["mean"]
         pose = m["mean_pose_mpjpe"] / m["mpjpe_wrist"]
-        rel = m["mean_v_mrrpe"] / m["mrrpe"] if m["mrrpe"] == m["mrrpe"] else float("nan")
-        print(f"- {split}: mean hand / model MPJPE-w = {pose:.2f}x, mean v / model MRRPE = {rel:.2f}x "
-              f"(goal 3x: {'met' if pose >= 3 and rel >= 3 else 'not met'})")
+        both = m["mrrpe"] == m["mrrpe"]
+        rel = f"mean v / model MRRPE = {m['mean_v_mrrpe'] / m['mrrpe']:.2f}x" if both else "no MRRPE (one hand)"
+        met = pose >= 3 and (not both or m["mean_v_mrrpe"] / m["mrrpe"] >= 3)
+        print(f"- {split}: mean hand / model MPJPE-w = {pose:.2f}x, {rel} (goal 3x: {'met' if met else 'not met'})")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,12 @@ def _demo(args: argparse.Namespace) -> None:
     run, m = report["run"], report["metrics"]
     print(f"{report['run']['output']}: {run['frames']} frames, {run['frames_per_second']:.1f} frames/s, "
           f"hands from {report['detector']}; overlay.mp4, side.mp4, frames/, meshes/, summary.json")
-    print(f"found: right {100 * m['found']['right']:.0f} % of its frames, left {100 * m['found']['left']:.0f} %")
+    print(f"hands reconstructed: right in {100 * m['found']['right']:.0f} % of its frames, "
+          f"left in {100 * m['found']['left']:.0f} %")
+    recall = report["mediapipe_recall"]
+    if recall is not None and report["detector"] != "mediapipe":
+        print(f"MediaPipe on this synthetic clip finds the right hand in {100 * recall['right']:.0f} % of its "
+              f"frames and the left in {100 * recall['left']:.0f} % (see `fourdhands demo --help`)")
     print(f"{'':6} {'MPJPE':>7} {'MPVPE':>7} {'PA-MPJPE':>9} {'MPJPE-wrist':>12} {'mean-pose':>10} {'Accel_E':>8}")
     for side in ("right", "left"):
         r = m[side]
@@ -152,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="'open' (built in) or a MANO_RIGHT.pkl/.npz path; the left file "
                            "is taken from beside it (default: the checkpoint's, 'open')")
     demo.add_argument("--ckpt", default=None, help="checkpoint folder (default: the shipped model)")
-    demo.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "boxes"],
-                      help="MediaPipe, the clip's true boxes, or auto: MediaPipe if installed (default)")
+    demo.add_argument("--detector", default="boxes", choices=["boxes", "mediapipe"],
+                      help="hands to reconstruct: the clip's true boxes (default; MediaPipe finds the "
+                           "synthetic hands in few frames, its recall is printed) or MediaPipe's")
     demo.set_defaults(func=_demo)
 
     from .model.config import ABLATIONS, PRESETS

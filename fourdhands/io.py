@@ -57,6 +57,7 @@ def atomic_folder(target: str | os.PathLike):
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; give the folder ordinary permissions
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

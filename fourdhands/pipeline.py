@@ -139,7 +139,7 @@ def prepare_crops(image: np.ndarray, boxes: np.ndarray, present: np.ndarray,
             region = np.asarray(Image.fromarray(np.ascontiguousarray(region)).reduce(factor))
         local = np.array([(cx - x0) / factor, (cy - y0) / factor, sx / factor, sy / factor])
         affine = box_to_crop_affine(torch.as_tensor(local), crop_hw).float()
-        pixels = torch.from_numpy(np.ascontiguousarray(region)).permute(2, 0, 1).float() / 255.0
+        pixels = torch.tensor(region).permute(2, 0, 1).float() / 255.0  # a copy: PIL arrays are read-only
         crops[k] = crop_image(pixels, affine, crop_hw)
     return normalise_crops(crops, torch.as_tensor(present)), cboxes
 
