@@ -34,16 +34,18 @@ def main(ckpts: list[str]) -> None:
     print(f"Checkpoints: {', '.join(f'`{c}`' for c in ckpts)}. Mean of both hands, mm "
           "(Accel_E mm/frame^2). MPJPE: IntagHand protocol; MPJPE-w: wrist-aligned "
           "(InterHand2.6M) next to the split-mean-hand reference; MRRPE next to the "
-          "split-mean-v reference.\n")
+          "split-mean-v reference; Orient: global orientation error in degrees, next to the "
+          "split's mean orientation.\n")
     for split in splits:
         ref = results["full"][split]["mean"]
-        print(f"## {split} (reference: mean hand {ref['mean_pose_mpjpe']:.1f}, mean v {ref['mean_v_mrrpe']:.1f})\n")
-        print("| row | MPJPE | MPVPE | PA-MPJPE | MPJPE-w | MRRPE | Accel_E |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(f"## {split} (reference: mean hand {ref['mean_pose_mpjpe']:.1f}, mean v {ref['mean_v_mrrpe']:.1f}, "
+              f"mean orientation {ref['mean_orient']:.1f}°)\n")
+        print("| row | MPJPE | MPVPE | PA-MPJPE | MPJPE-w | MRRPE | Accel_E | Orient |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in ROWS:
             m = results[row][split]["mean"]
             print(f"| {row} | {m['mpjpe']:.1f} | {m['mpvpe']:.1f} | {m['pa_mpjpe']:.1f} | {m['mpjpe_wrist']:.1f} | "
-                  f"{m['mrrpe']:.1f} | {m['accel']:.2f} |")
+                  f"{m['mrrpe']:.1f} | {m['accel']:.2f} | {m['orient']:.1f} |")
         print()
 
     def mean(row, split, key):

@@ -25,13 +25,15 @@ def _demo(args: argparse.Namespace) -> None:
     if recall is not None and report["detector"] != "mediapipe":
         print(f"MediaPipe on this synthetic clip finds the right hand in {100 * recall['right']:.0f} % of its "
               f"frames and the left in {100 * recall['left']:.0f} % (see `fourdhands demo --help`)")
-    print(f"{'':6} {'MPJPE':>7} {'MPVPE':>7} {'PA-MPJPE':>9} {'MPJPE-wrist':>12} {'mean-pose':>10} {'Accel_E':>8}")
+    print(f"{'':6} {'MPJPE':>7} {'MPVPE':>7} {'PA-MPJPE':>9} {'MPJPE-wrist':>12} {'mean-pose':>10} {'Accel_E':>8} "
+          f"{'orient':>7} {'mean-orient':>12}")
     for side in ("right", "left"):
         r = m[side]
         print(f"{side:6} {r['mpjpe']:7.1f} {r['mpvpe']:7.1f} {r['pa_mpjpe']:9.1f} {r['mpjpe_wrist']:12.1f} "
-              f"{r['mean_pose_mpjpe']:10.1f} {r['accel']:8.2f}")
+              f"{r['mean_pose_mpjpe']:10.1f} {r['accel']:8.2f} {r['orient']:7.1f} {r['mean_orient']:12.1f}")
     print(f"MRRPE {m['mean']['mrrpe']:.1f} mm (mean-v reference {m['mean']['mean_v_mrrpe']:.1f} mm); "
-          f"all in mm, protocols as in `fourdhands eval`; details in {args.output}/metrics.json")
+          f"all in mm (orientations in degrees), protocols as in `fourdhands eval`; "
+          f"details in {args.output}/metrics.json")
 
 
 def _info(args: argparse.Namespace) -> None:

@@ -69,13 +69,17 @@ def score(result_dir: Path, gt: dict[str, np.ndarray]) -> dict:
     """Metrics of the run in ``result_dir`` against ``gt`` (the protocols of
     :mod:`fourdhands.evaluate`), on frames where a hand is both true and found; and how
     often each true hand was found."""
+    import torch
+
     from .evaluate import split_metrics
     from .export import read_params
+    from .geometry.rotations import axis_angle_to_matrix
 
     n = len(gt["present"])
     pred_kp = np.zeros((n, 2, 21, 3))
     pred_verts = np.zeros(gt["vertices"].shape)
     pred_v = np.zeros((n, 3))
+    pred_orient = np.broadcast_to(np.eye(3), (n, 2, 3, 3)).copy()
     found = np.zeros((n, 2), bool)
     for t in range(n):
         record = read_params(result_dir / "frames" / f"frame_{t:06d}.npz")
@@ -84,11 +88,14 @@ def score(result_dir: Path, gt: dict[str, np.ndarray]) -> dict:
                 found[t, h] = True
                 pred_kp[t, h] = record[side]["keypoints_3d"]
                 pred_verts[t, h] = record[side]["vertices"] - record[side]["keypoints_3d"][:1]
+                pred_orient[t, h] = axis_angle_to_matrix(torch.as_tensor(record[side]["global_orient"])).numpy()
         if "v" in record:
             pred_v[t] = record["v"]
     gt_kp = gt["keypoints_3d"].astype(float)
     arrays = {"pred_kp": pred_kp, "gt_kp": gt_kp, "pred_verts": pred_verts,
               "gt_verts": gt["vertices"] - gt_kp[:, :, :1], "pred_v": pred_v, "gt_v": gt["v"].astype(float),
+              "pred_orient": pred_orient,
+              "gt_orient": axis_angle_to_matrix(torch.as_tensor(gt["global_orient"], dtype=torch.float64)).numpy(),
               "present": gt["present"] & found, "sequence": np.zeros(n, int), "frame": np.arange(n)}
     table = split_metrics(arrays)
     true = gt["present"]

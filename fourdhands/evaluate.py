@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from . import metrics
 from .checkpoint import load_checkpoint, read_config
@@ -47,29 +47,37 @@ PROTOCOLS = {
     "pa_auc": "DexYCB Procrustes-aligned AUC of PCK over 0-50 mm",
     "mean_pose_mpjpe": "reference: split-mean wrist-aligned hand, InterHand2.6M protocol, mm",
     "mean_v_mrrpe": "reference: split-mean v, mm",
+    "mean_pose_pa_mpjpe": "reference: split-mean wrist-aligned hand, Procrustes-aligned (DexYCB), mm",
+    "orient": "global orientation error (geodesic angle, camera frame), degrees; a diagnostic, not a paper column",
+    "mean_orient": "reference: split's chordal-mean orientation, degrees",
 }
 
 
 @torch.no_grad()
 def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 4,
-                  workers: int = 0, progress: bool = False) -> dict[str, np.ndarray]:
-    """Predictions and ground truth for every frame of a data folder (float64 arrays):
+                  workers: int = 0, progress: bool = False, frames: int | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Predictions and ground truth for every frame of a data folder, or for ``frames``
+    of them spread evenly over it (float64 arrays):
     ``pred_kp``, ``gt_kp`` `(N, 2, 21, 3)` camera frame; ``pred_verts``, ``gt_verts``
-    `(N, 2, V, 3)` root-relative; ``pred_v``, ``gt_v`` `(N, 3)`; ``present`` `(N, 2)`;
-    ``sequence``, ``frame`` `(N,)`."""
+    `(N, 2, V, 3)` root-relative; ``pred_orient``, ``gt_orient`` `(N, 2, 3, 3)` global
+    orientations; ``pred_v``, ``gt_v`` `(N, 3)`; ``present`` `(N, 2)`; ``sequence``,
+    ``frame`` `(N,)`."""
     from .synth.shards import SyntheticSequences
 
     cfg = net.config
     seq_len = cfg.seq_len if cfg.temporal else 1
     ds = HandWindows(SyntheticSequences(data_dir),
                      SampleConfig(crop_hw=tuple(cfg.image_size), seq_len=seq_len, gap=gap))
+    if frames is not None and frames < len(ds):
+        ds = Subset(ds, np.linspace(0, len(ds) - 1, frames).round().astype(int).tolist())
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)
     if progress:
         from tqdm import tqdm
 
         loader = tqdm(loader, desc=Path(data_dir).name, unit="batch")
-    out: dict[str, list] = {k: [] for k in ("pred_kp", "gt_kp", "pred_verts", "gt_verts", "pred_v",
-                                            "gt_v", "present", "sequence", "frame")}
+    out: dict[str, list] = {k: [] for k in ("pred_kp", "gt_kp", "pred_verts", "gt_verts", "pred_orient",
+                                            "gt_orient", "pred_v", "gt_v", "present", "sequence", "frame")}
     for batch in loader:
         pred = net(crops=batch["crops"], boxes=batch["boxes"], image_size=batch["image_size"],
                    focal=batch["focal"], present=batch["present"], principal_point=batch["K"][:, :2, 2])
@@ -85,6 +93,8 @@ def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 
         out["gt_kp"].append(batch["keypoints_3d"][:, t])
         out["pred_verts"].append(pred.vertices[:, 0] - pred.keypoints[:, 0, :, :1])
         out["gt_verts"].append(gt_verts - gt_root[:, :, None])
+        out["pred_orient"].append(pred.rotmats[:, 0, :, 0])
+        out["gt_orient"].append(gt_rot[:, :, 0])
         out["pred_v"].append(pred.v[:, 0])
         out["gt_v"].append(batch["v"][:, t])
         out["present"].append(batch["present"][:, t])
@@ -109,6 +119,12 @@ def split_metrics(r: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
             "mpjpe_wrist": metrics.mpjpe_wrist(pk, gk, ok),
             "accel": _accel(r, h),
             "mean_pose_mpjpe": metrics.mpjpe_wrist(np.broadcast_to(mean_hand, gk.shape), gt_rel, ok),
+            "mean_pose_pa_mpjpe": metrics.pa_mpjpe(np.broadcast_to(mean_hand, gk.shape)[ok], gt_rel[ok])
+            if ok.any() else float("nan"),
+            "orient": metrics.orientation_error(r["pred_orient"][:, h], r["gt_orient"][:, h], ok),
+            "mean_orient": metrics.orientation_error(
+                np.broadcast_to(metrics.mean_rotation(r["gt_orient"][ok, h]) if ok.any() else np.eye(3),
+                                r["gt_orient"][:, h].shape), r["gt_orient"][:, h], ok),
         }
         dex = metrics.dexycb_metrics(pk[ok], gk[ok]) if ok.any() else {}
         row.update(rr_mpjpe=dex.get("root_relative_mpjpe", np.nan), rr_auc=dex.get("root_relative_auc", np.nan),
@@ -164,7 +180,7 @@ def evaluate(ckpt: str | os.PathLike, data_dirs: list[str], out_dir: str | os.Pa
 
 def to_markdown(results: dict) -> str:
     cols = ["mpjpe", "mpvpe", "mrrpe", "accel", "mpjpe_wrist", "rr_mpjpe", "rr_auc", "pa_mpjpe",
-            "pa_auc", "mean_pose_mpjpe", "mean_v_mrrpe"]
+            "pa_auc", "mean_pose_mpjpe", "mean_pose_pa_mpjpe", "mean_v_mrrpe", "orient", "mean_orient"]
     lines = [f"# Evaluation of `{results['checkpoint']}`", "",
              "| split | hand | frames | " + " | ".join(cols) + " |",
              "|---" * (len(cols) + 3) + "|"]

@@ -51,7 +51,9 @@ __all__ = [
     "mpjpe_intag",
     "mpjpe_wrist",
     "mpvpe_intag",
+    "mean_rotation",
     "mrrpe",
+    "orientation_error",
     "pa_mpjpe",
     "pck_curve",
     "procrustes_align",
@@ -352,6 +354,38 @@ def mrrpe(
     if v.shape != (n,):
         raise ValueError(f"valid must have shape ({n},), got {v.shape}")
     return _reduce(err, v[:, None], reduce)
+
+
+def orientation_error(pred: Any, gt: Any, valid: Any = None, reduce: bool = True) -> float | np.ndarray:
+    """Geodesic angle between predicted and true global hand orientations, in degrees.
+
+    Not a column of the paper's tables: a diagnostic of what MPJPE-wrist mixes together
+    (a wrongly turned hand with perfect fingers still scores badly there).
+
+    Args:
+        pred, gt: ``(N, 3, 3)`` rotation matrices (MANO ``global_orient``, camera frame).
+        valid: optional ``(N,)`` mask.
+    Returns:
+        Mean over valid samples (float, NaN if none), or ``(N,)`` angles with ``reduce=False``.
+    """
+    p, g = _np64(pred), _np64(gt)
+    if p.shape != g.shape or p.shape[-2:] != (3, 3) or p.ndim != 3:
+        raise ValueError(f"pred and gt must both be (N, 3, 3), got {p.shape} and {g.shape}")
+    cos = (np.einsum("nij,nij->n", p, g) - 1.0) / 2.0  # trace(P^T G) = sum of P * G
+    angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))[:, None]
+    v = np.ones(len(p), dtype=bool) if valid is None else _npbool(valid)
+    if v.shape != (len(p),):
+        raise ValueError(f"valid must have shape ({len(p)},), got {v.shape}")
+    return _reduce(angle, v[:, None], reduce)
+
+
+def mean_rotation(rotations: Any) -> np.ndarray:
+    """The chordal L2 mean of rotation matrices ``(N, 3, 3)``: the rotation nearest (in
+    Frobenius norm) to their arithmetic mean, ``(3, 3)`` (the constant that minimises
+    the L_mano-style squared error; the reference for :func:`orientation_error`)."""
+    r = _np64(rotations)
+    u, _, vt = np.linalg.svd(r.mean(0))
+    return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
 
 
 # ----------------------------------------------------------------------------- PCK / AUC

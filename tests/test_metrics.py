@@ -300,3 +300,30 @@ def test_bad_shapes_raise():
         M.mpjpe_wrist(np.zeros((2, 21, 3)), np.zeros((2, 21, 3)), np.ones(3, bool))
     with pytest.raises(ValueError):
         M.align_joints(np.zeros((2, 21, 3)), np.zeros((2, 21, 3)), "bogus")
+
+
+# --------------------------------------------------------------- orientation diagnostic
+def test_orientation_error_is_the_angle_between_rotations():
+    # hand-worked: turns of 30 and 90 degrees about different axes, and one masked out
+    base = Rotation.random(3, random_state=4)
+    turn = Rotation.from_rotvec([[math.radians(30), 0, 0], [0, 0, math.radians(90)], [0, 1, 0]])
+    pred, gt = (turn * base).as_matrix(), base.as_matrix()
+    got = M.orientation_error(pred, gt, valid=[True, True, False], reduce=False)
+    assert got[:2] == pytest.approx([30.0, 90.0], abs=1e-6)
+    assert np.isnan(got[2])
+    assert M.orientation_error(pred, gt, valid=[True, True, False]) == pytest.approx(60.0, abs=1e-6)
+    # a half turn is 180 degrees, not NaN (the cosine is clipped)
+    flip = Rotation.from_rotvec([0, math.pi, 0]).as_matrix()[None]
+    assert M.orientation_error(flip, np.eye(3)[None]) == pytest.approx(180.0, abs=1e-4)
+
+
+def test_mean_rotation_minimises_the_chordal_error():
+    r = Rotation.from_rotvec([[0.3, 0, 0], [-0.3, 0, 0], [0, 0.2, 0], [0, -0.2, 0]]).as_matrix()
+    assert M.mean_rotation(r) == pytest.approx(np.eye(3), abs=1e-12)  # symmetric about identity
+    spread = Rotation.random(50, random_state=2).as_matrix() @ Rotation.from_rotvec([0, 0, 0.5]).as_matrix()
+    mean = M.mean_rotation(spread)
+    assert np.linalg.det(mean) == pytest.approx(1.0)
+    cost = lambda m: ((spread - m) ** 2).sum()  # noqa: E731
+    for k in range(20):  # no nearby rotation does better
+        nudge = Rotation.from_rotvec(np.random.default_rng(k).normal(scale=0.05, size=3)).as_matrix()
+        assert cost(mean) <= cost(nudge @ mean) + 1e-9

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from scipy.spatial.transform import Rotation
 
 from fourdhands import metrics
 from fourdhands.checkpoint import load_checkpoint
@@ -120,6 +121,10 @@ def test_eval_reports_what_the_metrics_compute(tmp_path, data):
     both = r["present"].all(1)
     v_err = np.linalg.norm(r["pred_v"] - r["gt_v"], axis=1)[both].mean() * 1000
     assert results["splits"]["interacting"]["mean"]["mrrpe"] == pytest.approx(v_err, rel=1e-9)
+    # orientation: against scipy's angle of the relative rotation
+    rel = Rotation.from_matrix(np.swapaxes(r["pred_orient"][ok, 0], -1, -2) @ r["gt_orient"][ok, 0])
+    assert saved["splits"]["interacting"]["right"]["orient"] == pytest.approx(
+        np.degrees(rel.magnitude()).mean(), rel=1e-6)
     for protocol in ("IntagHand", "InterHand2.6M", "VIBE", "DexYCB"):
         assert protocol in json.dumps(saved["protocols"])
 
