@@ -115,6 +115,8 @@ def test_eval_reports_what_the_metrics_compute(tmp_path, data):
     net = load_checkpoint(ckpt)
     r = predict_split(net, data, gap=1)
     assert len(r["present"]) == 12  # every frame of both sequences, once
+    part = predict_split(net, data, gap=1, frames=4)  # windows 0, 4, 7 and 11, spread evenly
+    np.testing.assert_allclose(part["pred_kp"], r["pred_kp"][[0, 4, 7, 11]], atol=1e-6)
     ok = r["present"][:, 0]
     direct = metrics.mpjpe_intag(r["pred_kp"][:, 0], r["gt_kp"][:, 0], ok)
     assert saved["splits"]["interacting"]["right"]["mpjpe"] == pytest.approx(direct, rel=1e-9)
