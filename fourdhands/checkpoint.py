@@ -25,14 +25,19 @@ from .errors import UserError
 from .io import atomic_folder
 from .model.config import ModelConfig
 from .model.network import FourDHands
+from .model.weights import _fit_pos_embed
 
 WEIGHTS, CONFIG, STATE = "model.safetensors", "config.json", "state.pt"
 
 
 def _weights(net: FourDHands) -> dict[str, torch.Tensor]:
+    """What a checkpoint stores: every weight but the hand models' buffers and the
+    backbone's external weights that training left as they came (read again at load)."""
     hand_models = ("right_model.", "left_model.")
-    return {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()
-            if not k.startswith(hand_models)}
+    external = net.external_weights()
+    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()
+             if not k.startswith(hand_models)}
+    return {k: v for k, v in state.items() if not (k in external and torch.equal(v, external[k]))}
 
 
 def save_checkpoint(folder: str | os.PathLike, net: FourDHands, extra_config: dict | None = None,
@@ -82,14 +87,42 @@ def load_checkpoint(folder: str | os.PathLike, expect: ModelConfig | None = None
     except (SafetensorError, OSError) as e:
         raise UserError(f"{folder}: corrupt {WEIGHTS} ({e})") from None
     net = FourDHands(config)
+    if "backbone.pos_embed" in weights and hasattr(net.backbone, "pos_embed"):
+        # checkpoints from before the ViT was laid out for its crop size kept the
+        # pre-training grid and resized it on every forward; resizing once is the same
+        weights["backbone.pos_embed"] = _fit_pos_embed(weights["backbone.pos_embed"], net.backbone)[0]
     expected = _weights(net)
     missing = sorted(set(expected) - set(weights))
     wrong = sorted(k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
     if missing or wrong:
         what = f"missing {missing[0]}" if missing else f"shape of {wrong[0]}"
+        made_for = weights_backbone(weights)
+        if made_for is not None and made_for != backbone_spec_name(config.backbone):
+            raise UserError(f"{folder}: weights were made for backbone {made_for!r}, its config says "
+                            f"{config.backbone!r}")
         raise UserError(f"{folder}: weights do not fit the saved config ({what})")
     net.load_state_dict(weights, strict=False)
     return net.to(device).eval()
+
+
+def weights_backbone(weights: dict[str, torch.Tensor]) -> str | None:
+    """Which registered backbone a state dict's ``backbone.*`` weights belong to, when the
+    keys tell (a ViT preset by its width), else None."""
+    from .model.vit import VIT_PRESETS
+
+    if any(k.startswith("backbone.encoder.") for k in weights):
+        return "mediapipe_hand"
+    pos = weights.get("backbone.pos_embed")
+    if pos is not None:
+        return next((name for name, vit in VIT_PRESETS.items() if vit.embed_dim == pos.shape[-1]), None)
+    return None
+
+
+def backbone_spec_name(name: str) -> str:
+    """A backbone's registered name (aliases resolved)."""
+    from .model.backbones import ALIASES
+
+    return ALIASES.get(name, name)
 
 
 def latest_checkpoint(root: str | os.PathLike) -> Path | None:

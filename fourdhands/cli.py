@@ -37,6 +37,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
+    from .model.backbones import backbone_spec
     from .model.config import PRESETS, model_config
     from .model.profile import profile
 
@@ -47,7 +48,8 @@ def _info(args: argparse.Namespace) -> None:
     print(header)
     print("-" * len(header))
     for name in presets:
-        config = model_config(name, args.ablation, image_size=(args.height, args.width))
+        fixed = backbone_spec(PRESETS[name]["backbone"]).input_size  # e.g. MediaPipe's 224x224
+        config = model_config(name, args.ablation, image_size=fixed or (args.height, args.width))
         p = profile(config)
         print(f"{name:<7} {p.parameters / 1e6:>8.1f}M {p.backbone_parameters / 1e6:>8.1f}M "
               f"{p.flops_single_frame / 1e9:>8.1f} {p.flops_window_per_frame / 1e9:>11.1f} "
@@ -82,6 +84,22 @@ def _train(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.set)
     last = train(config)
     print(f"checkpoint: {last}")
+
+
+def _cache(args: argparse.Namespace) -> None:
+    from .feature_cache import build_cache
+    from .model.network import FourDHands
+    from .train import load_config, sample_config
+
+    config = load_config(args.config, args.set)
+    if not config.cache:
+        raise UserError(f"{args.config}: names no cache folder (cache: PATH)")
+    if not config.data:
+        raise UserError(f"{args.config}: no data sources to encode (data: [{{path: ...}}])")
+    model = config.model.config()
+    out = build_cache(FourDHands(model), [d.path for d in config.data], config.cache,
+                      sample_config(config, model), draws=config.cache_draws, seed=config.seed)
+    print(f"feature cache: {out}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -198,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config entry, e.g. --set steps=100 (repeatable)")
     train.set_defaults(func=_train)
 
+    cache = sub.add_parser("cache", help="encode a config's data once with its frozen backbone trunk (resumable)",
+                           description="Build the feature cache named by a training config's `cache` entry: "
+                                       "every sequence of its data, `cache_draws` augmentations each, through "
+                                       "the backbone's frozen trunk.")
+    cache.add_argument("config", help="training config (YAML)")
+    cache.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an entry")
+    cache.set_defaults(func=_cache)
     ev = sub.add_parser("eval", help="evaluate a checkpoint: the paper's table columns per split and hand",
                         description="Write eval.json and eval.md with MPJPE, MPVPE, MRRPE, Accel_E and "
                                     "DexYCB-style root-relative / Procrustes errors and AUC.")

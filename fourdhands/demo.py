@@ -55,7 +55,8 @@ def make_clip(folder: Path) -> dict[str, np.ndarray]:
                 video.write(seq.frame(t))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    frames = {str(t): [{"box": gt["boxes"][t, h].tolist(), "hand": side, "score": 1.0}
+    frames = {str(t): [{"box": gt["boxes"][t, h].tolist(), "hand": side, "score": 1.0,
+                        "landmarks": gt["keypoints_2d"][t, h].tolist()}
                        for h, side in enumerate(SIDES) if gt["present"][t, h]]
               for t in range(len(gt["present"]))}
     write_json(folder / "boxes.json", {"frames": frames})

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Subset
 from . import metrics
 from .checkpoint import load_checkpoint, read_config
 from .data.dataset import HandWindows
-from .data.sample import SampleConfig
+from .data.sample import SampleConfig, network_inputs
 from .geometry.rotations import axis_angle_to_matrix
 from .io import atomic_path, ensure_output_dir, write_json
 
@@ -68,7 +68,8 @@ def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 
     cfg = net.config
     seq_len = cfg.seq_len if cfg.temporal else 1
     ds = HandWindows(SyntheticSequences(data_dir),
-                     SampleConfig(crop_hw=tuple(cfg.image_size), seq_len=seq_len, gap=gap))
+                     SampleConfig(crop_hw=tuple(cfg.image_size), seq_len=seq_len, gap=gap,
+                                  upright=cfg.upright))
     if frames is not None and frames < len(ds):
         ds = Subset(ds, np.linspace(0, len(ds) - 1, frames).round().astype(int).tolist())
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)
@@ -79,8 +80,7 @@ def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 
     out: dict[str, list] = {k: [] for k in ("pred_kp", "gt_kp", "pred_verts", "gt_verts", "pred_orient",
                                             "gt_orient", "pred_v", "gt_v", "present", "sequence", "frame")}
     for batch in loader:
-        pred = net(crops=batch["crops"], boxes=batch["boxes"], image_size=batch["image_size"],
-                   focal=batch["focal"], present=batch["present"], principal_point=batch["K"][:, :2, 2])
+        pred = net(**network_inputs(batch))
         c = seq_len // 2 if cfg.temporal else slice(None)
         t = int(pred.frames[0]) if cfg.temporal else 0
         gt_rot = axis_angle_to_matrix(torch.cat([batch["global_orient"][:, t], batch["hand_pose"][:, t]], -1)

@@ -6,7 +6,9 @@ frame, in order, as soon as each frame's temporal window is complete. The paper'
 recipe (section 3.3) with the cache that makes video cheap:
 
 - crops: each hand's tight box, expanded by the training's ``box_expand`` and fitted to
-  the crop's aspect (exactly what the training samples saw, without augmentation);
+  the crop's aspect (exactly what the training samples saw, without augmentation); for an
+  ``upright`` network turned so that the wrist -> middle knuckle of the detector's
+  landmarks points up (unturned when a hand comes without landmarks);
 - every frame is *encoded once* (backbone, RAT, spatial fusion and hand decoder:
   :meth:`FourDHands.encode`, ``batch_frames`` frames per backbone call) and its global
   features G are reused by each of the T windows that contain it;
@@ -21,9 +23,10 @@ recipe (section 3.3) with the cache that makes video cheap:
   other frames of the window, it follows the network's section 4.5 stand-in.
 
 Camera space. The image's pinhole camera is the focal length given (``--focal``, EXIF),
-else :func:`~fourdhands.geometry.camera.default_focal`, with the principal point given or
-at the image centre. Each hand's translation comes either from its crop camera
-(:func:`~fourdhands.geometry.camera.crop_cam_to_full_translation`, PROTOCOLS.md,
+else :func:`~fourdhands.geometry.camera.field_of_view_focal` (a 53 degree diagonal field
+of view), with the principal point given or at the image centre. Each hand's translation comes either from its crop camera
+(:func:`~fourdhands.geometry.camera.crop_cam_to_full_translation`, PROTOCOLS.md, or for a
+``crop_frame`` network the exact turn of :mod:`~fourdhands.geometry.crop_frame`;
 ``translation="crop"``) or by PnP of its 3D keypoints against where its crop camera sees
 them (:func:`~fourdhands.geometry.pnp.solve_translation`, the authors' released code,
 ``translation="pnp"``); ``benchmarks/bench_translation.py`` compares the two on synthetic
@@ -44,11 +47,13 @@ from PIL import Image
 
 from .data.augment import crop_boxes
 from .data.sample import window_frames
-from .geometry.camera import crop_camera_pixels, default_focal, intrinsics, project
+from .errors import UserError
+from .geometry.camera import crop_camera_pixels, field_of_view_focal, intrinsics, project
 from .geometry.crop import box_to_crop_affine, crop_image
+from .geometry.crop_frame import upright_angle
 from .geometry.pnp import solve_translation
 from .geometry.rotations import matrix_to_axis_angle
-from .model.network import CROP_CAMERA_PIXELS, FourDHands, normalise_crops
+from .model.network import CROP_CAMERA_PIXELS, FourDHands
 
 SIDES = ("right", "left")
 TRANSLATIONS = ("crop", "pnp")
@@ -56,11 +61,20 @@ TRANSLATIONS = ("crop", "pnp")
 
 @dataclass(frozen=True)
 class TrackedHand:
-    """A hand the tracker assigned to a side: tight box ``[cx, cy, sx, sy]`` (image px)
-    and the detector's score."""
+    """A hand the tracker assigned to a side: tight box ``[cx, cy, sx, sy]`` (image px),
+    the detector's score and, when it has them, its 21 landmarks `(21, 2)` (image px,
+    OpenPose order), which turn an ``upright`` network's crop."""
 
     box: tuple[float, float, float, float]
     score: float = 1.0
+    landmarks: np.ndarray | None = None
+
+    def angle(self) -> float:
+        """The upright crop angle from the landmarks (radians), 0 without them."""
+        if self.landmarks is None:
+            return 0.0
+        kp = torch.as_tensor(np.asarray(self.landmarks, float))
+        return float(upright_angle(kp[0], kp[9]))
 
 
 @dataclass
@@ -103,6 +117,7 @@ class _Entry:
     principal_point: tuple[float, float]
     hands: tuple[TrackedHand | None, TrackedHand | None]
     crop_boxes: np.ndarray  # (2, 4)
+    angles: np.ndarray  # (2,) crop angles, radians
     crops: torch.Tensor | None = None  # (2, 3, h, w) until encoded
     features: torch.Tensor | None = None  # (2, D)
 
@@ -112,11 +127,13 @@ class _Entry:
 
 
 def prepare_crops(image: np.ndarray, boxes: np.ndarray, present: np.ndarray,
-                  crop_hw: tuple[int, int], box_expand: float) -> tuple[torch.Tensor, np.ndarray]:
+                  crop_hw: tuple[int, int], box_expand: float, angles: np.ndarray | None = None
+                  ) -> tuple[torch.Tensor, np.ndarray]:
     """The network's inputs for one frame.
 
-    image `(H, W, 3)` uint8; boxes `(2, 4)` tight boxes; present `(2,)` bool -> crops
-    `(2, 3, h, w)` normalised (zeros where absent), crop boxes `(2, 4)`.
+    image `(H, W, 3)` uint8; boxes `(2, 4)` tight boxes; present `(2,)` bool; angles `(2,)`
+    crop turns (radians, default 0) -> crops `(2, 3, h, w)` RGB in [0, 1] (zeros where
+    absent), crop boxes `(2, 4)`.
 
     Only each crop's own region of the image is converted and resampled, and a region
     much larger than the crop is first shrunk by an integer factor with a box filter
@@ -124,13 +141,16 @@ def prepare_crops(image: np.ndarray, boxes: np.ndarray, present: np.ndarray,
     hand in a 4K frame is averaged rather than aliased, and costs what a small one does.
     """
     h, w = crop_hw
+    angles = np.zeros(2) if angles is None else np.asarray(angles, float)
     cboxes = crop_boxes(boxes, present, crop_hw, box_expand)
     crops = torch.zeros(2, 3, h, w)
     height, width = image.shape[:2]
     for k in np.flatnonzero(present):
         cx, cy, sx, sy = cboxes[k]
-        x0, x1 = max(0, int(np.floor(cx - sx / 2)) - 1), min(width, int(np.ceil(cx + sx / 2)) + 1)
-        y0, y1 = max(0, int(np.floor(cy - sy / 2)) - 1), min(height, int(np.ceil(cy + sy / 2)) + 1)
+        c, s = abs(np.cos(angles[k])), abs(np.sin(angles[k]))
+        ex, ey = (c * sx + s * sy) / 2, (s * sx + c * sy) / 2  # half extents of the turned box
+        x0, x1 = max(0, int(np.floor(cx - ex)) - 1), min(width, int(np.ceil(cx + ex)) + 1)
+        y0, y1 = max(0, int(np.floor(cy - ey)) - 1), min(height, int(np.ceil(cy + ey)) + 1)
         if x1 <= x0 or y1 <= y0:  # the box lies wholly outside the image
             continue
         region = image[y0:y1, x0:x1]
@@ -138,10 +158,10 @@ def prepare_crops(image: np.ndarray, boxes: np.ndarray, present: np.ndarray,
         if factor > 1:
             region = np.asarray(Image.fromarray(np.ascontiguousarray(region)).reduce(factor))
         local = np.array([(cx - x0) / factor, (cy - y0) / factor, sx / factor, sy / factor])
-        affine = box_to_crop_affine(torch.as_tensor(local), crop_hw).float()
+        affine = box_to_crop_affine(torch.as_tensor(local), crop_hw, rotation=float(angles[k])).float()
         pixels = torch.tensor(region).permute(2, 0, 1).float() / 255.0  # a copy: PIL arrays are read-only
         crops[k] = crop_image(pixels, affine, crop_hw)
-    return normalise_crops(crops, torch.as_tensor(present)), cboxes
+    return crops, cboxes
 
 
 class Reconstructor:
@@ -162,6 +182,9 @@ class Reconstructor:
                  batch_frames: int = 8, needed=None):
         if translation not in TRANSLATIONS:
             raise ValueError(f"translation must be one of {TRANSLATIONS}, got {translation!r}")
+        if translation == "pnp" and net.config.crop_frame:
+            raise UserError("--translation pnp: this network places hands through each crop's own "
+                            "camera frame, which is already perspective-exact; use --translation crop")
         self.net, self.translation, self.box_expand = net, translation, box_expand
         self.window = net.config.seq_len if net.config.temporal else 1
         self.gap = max(1, int(gap))
@@ -186,14 +209,17 @@ class Reconstructor:
         index = self.seen
         self.seen += 1
         h, w = image.shape[:2]
-        f = float(default_focal(torch.tensor([w, h], dtype=torch.float64))) if focal is None else float(focal)
+        f = float(field_of_view_focal(torch.tensor([w, h], dtype=torch.float64))) if focal is None else float(focal)
         boxes = np.array([hand.box if hand is not None else (0.0, 0.0, 0.0, 0.0) for hand in hands], float)
         pp = (w / 2, h / 2) if principal_point is None else tuple(map(float, principal_point))
-        entry = _Entry((w, h), f, pp, tuple(hands), np.zeros((2, 4)))
+        angles = np.array([hand.angle() if hand is not None and self.net.config.upright else 0.0
+                           for hand in hands])
+        entry = _Entry((w, h), f, pp, tuple(hands), np.zeros((2, 4)), angles)
         if entry.present.any() and self._in_reach(index):
             t0 = time.perf_counter()
             entry.crops, entry.crop_boxes = prepare_crops(image, boxes, entry.present,
-                                                          tuple(self.net.config.image_size), self.box_expand)
+                                                          tuple(self.net.config.image_size), self.box_expand,
+                                                          angles)
             self.timings["crops"] += time.perf_counter() - t0
         self.entries[index] = entry
         if sum(e.crops is not None for e in self.entries.values()) >= self.batch_frames:
@@ -221,7 +247,9 @@ class Reconstructor:
         crops = torch.stack([self.entries[i].crops for i in todo])[None].to(self.device)
         boxes = torch.as_tensor(np.stack([self.entries[i].crop_boxes for i in todo]), dtype=torch.float32)
         present = torch.as_tensor(np.stack([self.entries[i].present for i in todo]))
-        features = self.net.encode(crops, boxes[None].to(self.device), present[None].to(self.device))[0]
+        angles = torch.as_tensor(np.stack([self.entries[i].angles for i in todo]), dtype=torch.float32)
+        features = self.net.encode(crops, boxes[None].to(self.device), present[None].to(self.device),
+                                   angles=angles[None].to(self.device))[0]
         for k, i in enumerate(todo):
             self.entries[i].features, self.entries[i].crops = features[k], None
         self.timings["backbone"] += time.perf_counter() - t0
@@ -253,10 +281,11 @@ class Reconstructor:
         features = torch.stack([e.features for e in window])[None]
         boxes = torch.as_tensor(np.stack([e.crop_boxes for e in window]), dtype=torch.float32, device=dev)[None]
         present = torch.as_tensor(np.stack([e.present for e in window]), device=dev)[None]
+        angles = torch.as_tensor(np.stack([e.angles for e in window]), dtype=torch.float32, device=dev)[None]
         size = torch.tensor([centre.image_size], dtype=torch.float32, device=dev)
         focal = torch.tensor([centre.focal], dtype=torch.float32, device=dev)
         pp = torch.tensor([centre.principal_point], dtype=torch.float32, device=dev)
-        pred = self.net.decode(features, boxes, size, focal, present, principal_point=pp)
+        pred = self.net.decode(features, boxes, size, focal, present, principal_point=pp, angles=angles)
         transl = pred.transl[0, 0].double().cpu()  # (2, 3)
         keypoints = pred.keypoints[0, 0].double().cpu()  # (2, 21, 3), no translation
         K = _camera(centre)

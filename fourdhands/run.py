@@ -35,7 +35,7 @@ class RunSettings:
 
     ckpt: str | None = None  # default: the shipped checkpoint
     hand_model: str | None = None  # default: the checkpoint's (the open hand model)
-    focal: float | None = None  # pixels; default EXIF, then geometry.camera.default_focal
+    focal: float | None = None  # pixels; default EXIF, then geometry.camera.field_of_view_focal
     principal_point: tuple[float, float] | None = None  # pixels; default the image centre
     boxes: str | None = None  # a boxes file instead of the detector
     device: str = "cpu"
@@ -85,6 +85,9 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
     from .detect.tracking import HandTracker
     from .media import open_source
     from .outputs import RunOutputs
+    import torch
+
+    from .geometry.camera import field_of_view_focal
     from .pipeline import Reconstructor, TrackedHand
 
     s = settings or RunSettings()
@@ -107,6 +110,8 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
     timings = dict.fromkeys(STAGES, 0.0)
     counts = {"frames": 0, "written": 0, "skipped_done": 0, "right": 0, "left": 0, "both": 0, "none": 0}
     focal = s.focal if s.focal is not None else source.focal
+    if focal is None:
+        focal = float(field_of_view_focal(torch.tensor(source.size, dtype=torch.float64)))
     tracker = HandTracker()
     dropped = 0
 
@@ -160,7 +165,8 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
             if frame.name in done:
                 counts["skipped_done"] += 1
             images[len(names) - 1] = frame.image
-            hands = tuple(TrackedHand(d.box, d.score) if d is not None else None for d in (right, left))
+            hands = tuple(TrackedHand(d.box, d.score, d.landmarks) if d is not None else None
+                          for d in (right, left))
             emit(recon.push(frame.image, hands, focal, s.principal_point))
             if not sequence:
                 emit(recon.finish())
@@ -196,7 +202,7 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
         "hand_model": net.right_model.name, "flat_hand_mean": True,
         "translation": s.translation, "window": recon.window if recon else 1,
         "gap": recon.gap if recon else 1,
-        "focal": focal, "focal_source": "--focal" if s.focal is not None else ("EXIF" if source.focal else "default"),
+        "focal": focal, "focal_source": "--focal" if s.focal is not None else ("EXIF" if source.focal else "53 deg diagonal field of view"),
         "fps": source.fps, "videos": videos, "seconds": round(total, 3),
         "seconds_per_stage": {k: round(v, 3) for k, v in timings.items()},
         "frames_per_second": round(counts["frames"] / total, 3) if total else None,

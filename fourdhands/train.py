@@ -35,6 +35,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .checkpoint import STATE, latest_checkpoint, save_checkpoint
 from .data.dataset import HandWindows
-from .data.sample import SampleConfig
+from .data.sample import SampleConfig, network_inputs
 from .errors import UserError
 from .losses import LossWeights
 from .model.config import model_config
@@ -63,8 +64,18 @@ class DataSource:
 class ModelSection:
     preset: str = "tiny"
     ablation: str = "full"
-    image_size: tuple[int, int] = (128, 96)
+    image_size: Optional[tuple[int, int]] = None  # default: the preset's
     seq_len: int = 9
+    backbone: str = ""  # default: the preset's (a name of model.backbones.BACKBONES)
+
+    def config(self):
+        """The :class:`~fourdhands.model.config.ModelConfig` this section describes."""
+        overrides = {"seq_len": self.seq_len}
+        if self.image_size is not None:
+            overrides["image_size"] = tuple(self.image_size)
+        if self.backbone:
+            overrides["backbone"] = self.backbone
+        return model_config(self.preset, self.ablation, **overrides)
 
 
 @dataclass
@@ -83,6 +94,9 @@ class TrainConfig:
     warmup: int = 0  # steps of linear warm-up before the linear decay
     init: str = ""  # checkpoint folder whose weights start the run (not a resume)
     freeze: list[str] = field(default_factory=list)  # top-level modules kept fixed
+    backbone_weights: str = ""  # pre-trained ViT weights (HaMeR / ViTPose file) loaded at the start
+    cache: str = ""  # a feature cache (`fourdhands cache`) to train on instead of the crops
+    cache_draws: int = 1  # augmentations per sequence when `fourdhands cache` builds it
     model: ModelSection = field(default_factory=ModelSection)
     data: list[DataSource] = field(default_factory=list)
     # fields of data.sample.SampleConfig (gap, augment, jitters); crop size and T come from the model
@@ -101,10 +115,10 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
         config: TrainConfig = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         raise UserError(f"{path}: {str(e).splitlines()[0]}") from None
-    if not config.data:
+    if not config.data and not config.cache:
         raise UserError(f"{path}: no data sources (data: [{{path: ...}}])")
     for section, known in (("loss", set(asdict(LossWeights()))),
-                           ("sample", {f.name for f in fields(SampleConfig)} - {"crop_hw", "seq_len"})):
+                           ("sample", {f.name for f in fields(SampleConfig)} - {"crop_hw", "seq_len", "upright"})):
         unknown = set(getattr(config, section)) - known
         if unknown:
             raise UserError(f"{path}: unknown {section} key {sorted(unknown)[0]!r}")
@@ -147,11 +161,6 @@ class _StepBatches(Sampler):
             yield keys[self.rank::self.world]
 
 
-def _network_inputs(batch: dict) -> dict:
-    return dict(crops=batch["crops"], boxes=batch["boxes"], image_size=batch["image_size"],
-                focal=batch["focal"], present=batch["present"], principal_point=batch["K"][:, :2, 2])
-
-
 def learning_rate_factor(step: int, steps: int, warmup: int) -> float:
     """Multiplier of ``lr`` at ``step``: linear from 0 to 1 over ``warmup`` steps, then
     linear to 0 at ``steps``."""
@@ -164,8 +173,13 @@ def _initialise(net: FourDHands, folder: Path) -> None:
     """Load every weight of ``folder`` that ``net`` has with the same shape."""
     from safetensors.torch import load_file
 
+    from .checkpoint import backbone_spec_name, read_config
+
     if not (folder / "model.safetensors").is_file():
         raise UserError(f"init: {folder} is not a checkpoint folder")
+    theirs = read_config(folder).get("model", {}).get("backbone")
+    if theirs is not None and backbone_spec_name(theirs) != backbone_spec_name(net.config.backbone):
+        raise UserError(f"init: {folder} was made for backbone {theirs!r}, this run's is {net.config.backbone!r}")
     own = net.state_dict()
     weights = load_file(str(folder / "model.safetensors"))
     fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
@@ -175,11 +189,20 @@ def _initialise(net: FourDHands, folder: Path) -> None:
 
 
 def _freeze(net: FourDHands, modules: list[str]) -> None:
+    """Keep the named modules (dotted paths, e.g. ``backbone.encoder.top``) fixed."""
     for name in modules:
-        module = getattr(net, name, None)
-        if not isinstance(module, torch.nn.Module):
-            raise UserError(f"freeze: the model has no module {name!r}")
+        try:
+            module = net.get_submodule(name)
+        except AttributeError:
+            raise UserError(f"freeze: the model has no module {name!r}") from None
         module.requires_grad_(False)
+
+
+def sample_config(config: TrainConfig, model) -> SampleConfig:
+    """How the run's samples are cut: the config's ``sample`` section with the crop size,
+    window length and upright rule of the model."""
+    return SampleConfig(crop_hw=tuple(model.image_size), seq_len=model.seq_len if model.temporal else 1,
+                        upright=model.upright, **config.sample)
 
 
 def _distributed() -> tuple[int, int]:
@@ -198,15 +221,24 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         raise UserError(f"batch_size {config.batch_size} is not divisible by {world} processes")
     out = Path(config.out)
     torch.manual_seed(config.seed)
-    m = config.model
-    mcfg = model_config(m.preset, m.ablation, image_size=tuple(m.image_size), seq_len=m.seq_len)
+    mcfg = config.model.config()
     net = FourDHands(mcfg)
-    sample = SampleConfig(crop_hw=tuple(m.image_size), seq_len=m.seq_len if mcfg.temporal else 1,
-                          **config.sample)
-    datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed) for s in config.data]
+    sample = sample_config(config, mcfg)
+    if config.cache:
+        from .feature_cache import CachedWindows
+
+        datasets = [CachedWindows(config.cache, sample.seq_len, sample.gap)]
+        sources = [DataSource(path=config.cache)]
+    else:
+        datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed) for s in config.data]
+        sources = config.data
     if any(len(d) == 0 for d in datasets):
-        empty = next(s.path for s, d in zip(config.data, datasets) if len(d) == 0)
+        empty = next(s.path for s, d in zip(sources, datasets) if len(d) == 0)
         raise UserError(f"{empty}: dataset is empty")
+    if config.backbone_weights:
+        from .model.weights import load_backbone_weights
+
+        load_backbone_weights(net.backbone, config.backbone_weights)
 
     if config.init:
         _initialise(net, Path(config.init))
@@ -232,7 +264,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     loader = DataLoader(
         _Mixture(datasets),
-        batch_sampler=_StepBatches([len(d) for d in datasets], [s.weight for s in config.data],
+        batch_sampler=_StepBatches([len(d) for d in datasets], [s.weight for s in sources],
                                    config.batch_size, config.seed, start, config.steps, rank, world),
         num_workers=config.workers, persistent_workers=False)
     bar = None
@@ -250,7 +282,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     for step, batch in enumerate(loader, start=start):
         with torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16,
                             enabled=config.precision == "bf16"):
-            pred = model(**_network_inputs(batch))
+            pred = model(**network_inputs(batch))
         terms = loss_terms(pred, batch, (net.right_model, net.left_model), weights)
         loss = terms["total"]
         optimizer.zero_grad(set_to_none=True)

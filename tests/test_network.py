@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fourdhands.model.config import ABLATIONS, PRESETS, model_config
-from fourdhands.model.network import FourDHands, _other_hand_stand_in
+from fourdhands.model.network import FourDHands, _other_hand_stand_in, _stand_in_boxes
 from fourdhands.errors import UserError
 
 H, W = 64, 48  # small crops keep the tiny preset fast on CPU
@@ -50,7 +50,11 @@ def test_output_shapes_for_every_ablation(ablation, t):
 
 
 def test_presets_and_ablations_are_validated():
-    assert set(PRESETS) == {"tiny", "small", "base", "large", "huge"}
+    assert set(PRESETS) == {"tiny", "small", "base", "large", "huge", "mediapipe"}
+    with pytest.raises(UserError, match="takes 224x224 crops"):
+        model_config("mediapipe", image_size=(256, 192))
+    with pytest.raises(UserError, match="unknown backbone"):
+        model_config("tiny", backbone="resnet")
     with pytest.raises(UserError, match="unknown preset"):
         model_config("gigantic")
     with pytest.raises(UserError, match="unknown ablation"):
@@ -87,18 +91,62 @@ def test_video_cache_gives_the_same_result_as_encoding_the_window():
 def test_missing_hand_sees_the_other_hand_mirrored_and_far_away():
     x = inputs(1, 2)
     present = torch.tensor([[[True, False], [False, True]]])
-    crops, boxes = _other_hand_stand_in(x["crops"], x["boxes"], present)
-    torch.testing.assert_close(crops[0, 0, 1], x["crops"][0, 0, 0].flip(-1))
-    torch.testing.assert_close(crops[0, 1, 0], x["crops"][0, 1, 1].flip(-1))
-    torch.testing.assert_close(crops[0, 0, 0], x["crops"][0, 0, 0])  # present hands untouched
+    net = small("full")
+    views = net.network_views(x["crops"])
+    stood = _other_hand_stand_in(views, present)
+    # a missing left hand sees the right crop mirrored, i.e. (the left view being
+    # mirrored itself) exactly the right hand's network view, and vice versa
+    torch.testing.assert_close(net.network_views(x["crops"][:, :, [0, 0]].flip(-1).flip(2))[0, 0, 1], views[0, 0, 0])
+    torch.testing.assert_close(stood[0, 0, 1], views[0, 0, 0])
+    torch.testing.assert_close(stood[0, 1, 0], views[0, 1, 1])
+    torch.testing.assert_close(stood[0, 0, 0], views[0, 0, 0])  # present hands untouched
+    angles = torch.tensor([[[0.3, 0.0], [0.0, -0.4]]])
+    boxes, turned = _stand_in_boxes(x["boxes"], angles, present)
     far = boxes[0, 0, 1]
     assert (far[:2] - x["boxes"][0, 0, 0, :2]).abs().max() > 10 * x["boxes"][0, 0, 0, 2:].max()
     torch.testing.assert_close(far[2:], x["boxes"][0, 0, 0, 2:])
-    net = small("full")
+    assert turned[0, 0, 1] == angles[0, 0, 0] and turned[0, 1, 0] == angles[0, 1, 1]
     with torch.no_grad():
         out = net(**x, present=present)
-    assert out.present.tolist() == [[[False, True]]] or out.present.shape == (1, 1, 2)
+    assert out.present.shape == (1, 1, 2)
     assert torch.isfinite(out.vertices).all()
+
+
+def test_encoding_from_cached_trunk_features_equals_encoding_the_crops():
+    net = small("full")
+    x = inputs(2, 3)
+    angles = torch.rand(2, 3, 2, generator=torch.Generator().manual_seed(1))
+    present = torch.ones(2, 3, 2, dtype=torch.bool)
+    present[0, 1, 1] = False
+    with torch.no_grad():
+        direct = net.encode(x["crops"], x["boxes"], present, angles=angles)
+        cached = net.encode(None, x["boxes"], present, angles=angles, trunk=net.trunk(net.network_views(x["crops"])))
+    torch.testing.assert_close(cached, direct)
+
+
+def test_crop_frame_turns_orientation_and_translation_with_the_crop():
+    """A crop_frame network's camera-frame output is its crop-frame output turned by the
+    crop's look-at-and-roll frame: same features, another angle, exactly R_c' R_c^T."""
+    from fourdhands.geometry.camera import intrinsics
+    from fourdhands.geometry.crop_frame import crop_frame_rotation
+
+    net = small("cross_s", crop_frame=True, upright=True)
+    x = inputs(1, 1)
+    size, f = x["image_size"][:1], torch.tensor([500.0])
+    with torch.no_grad():
+        g = net.encode(x["crops"], x["boxes"])
+        a0 = torch.zeros(1, 1, 2)
+        a1 = torch.tensor([[[0.7, -1.1]]])
+        p0 = net.decode(g, x["boxes"], size, f, angles=a0)
+        p1 = net.decode(g, x["boxes"], size, f, angles=a1)
+    K = intrinsics(f, size / 2)
+    R0 = crop_frame_rotation(x["boxes"][0, 0, :, :2], a0[0, 0], K)
+    R1 = crop_frame_rotation(x["boxes"][0, 0, :, :2], a1[0, 0], K)
+    torch.testing.assert_close(p1.rotmats[0, 0, :, 0], R1 @ R0.transpose(-1, -2) @ p0.rotmats[0, 0, :, 0],
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(p1.rotmats[0, 0, :, 1:], p0.rotmats[0, 0, :, 1:])
+    # the hands turn about the camera centre: their distances from it stay
+    torch.testing.assert_close(p1.camera_keypoints.norm(dim=-1), p0.camera_keypoints.norm(dim=-1), atol=1e-5, rtol=0)
 
 
 def test_v_from_cameras_is_the_difference_of_the_camera_wrists():

@@ -155,6 +155,51 @@ def test_lone_left_hand_gets_the_lone_right_hand_input():
         far_away_box(box, missing="both")
 
 
+def test_zero_angles_are_the_axis_aligned_maps():
+    gen = torch.Generator().manual_seed(4)
+    boxes = [torch.cat([1000 * torch.rand(3, 2, generator=gen, **f64),
+                        20 + 300 * torch.rand(3, 2, generator=gen, **f64)], dim=-1) for _ in range(2)]
+    plain = relation_inputs(*boxes, (4, 3))
+    zero = relation_inputs(*boxes, (4, 3), angles=torch.zeros(3, 2, **f64))
+    for a, b in zip(plain, zero):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_turning_the_whole_image_leaves_the_relation_inputs_unchanged():
+    """Turning the image about any point turns both crops with it (centres rotate, angles
+    add): each token still sees the same thing, so Eq. (2)-(3) measured in the crops' own
+    axes must not change. Checked against a hand rotation of the box centres."""
+    gen = torch.Generator().manual_seed(5)
+    box_r = torch.tensor([[300.0, 200.0, 80.0, 80.0], [100.0, 120.0, 50.0, 50.0]], **f64)
+    box_l = torch.tensor([[350.0, 230.0, 70.0, 70.0], [400.0, 90.0, 60.0, 60.0]], **f64)
+    angles = torch.rand(2, 2, generator=gen, **f64) * 2 - 1
+    turn, pivot = 0.8, torch.tensor([50.0, -30.0], **f64)
+    c, s = math.cos(turn), math.sin(turn)
+    rot = torch.tensor([[c, -s], [s, c]], **f64)
+
+    def turned(box):
+        return torch.cat([(box[:, :2] - pivot) @ rot.T + pivot, box[:, 2:]], -1)
+
+    before = relation_inputs(box_r, box_l, (5, 5), angles=angles)
+    after = relation_inputs(turned(box_r), turned(box_l), (5, 5), angles=angles + turn)
+    for a, b in zip(before, after):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=0)
+    # and the patch centres themselves rotate with the image
+    torch.testing.assert_close(patch_centres(turned(box_r), (5, 5), angles[:, 0] + turn),
+                               (patch_centres(box_r, (5, 5), angles[:, 0]) - pivot) @ rot.T + pivot)
+
+
+def test_lone_turned_left_hand_gets_the_lone_turned_right_hand_input():
+    box = torch.tensor([[300.0, 200.0, 80.0, 80.0]], **f64)
+    a = torch.tensor([0.9], **f64)
+    lone_right, _ = relation_inputs(box, far_away_box(box, "left", angle=a), (4, 4),
+                                    angles=torch.stack([a, a], -1))
+    _, lone_left = relation_inputs(far_away_box(box, "right", angle=-a), box, (4, 4), mirror_left=True,
+                                   angles=torch.stack([-a, -a], -1))
+    torch.testing.assert_close(lone_left, lone_right)
+    torch.testing.assert_close(lone_right, torch.tensor([0.0, 0.0, 1.0, 1.0, -1.0], **f64).expand_as(lone_right))
+
+
 # --- the left-crop mirror ------------------------------------------------------------
 
 

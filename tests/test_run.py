@@ -226,7 +226,7 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, ckpt, clip, 
     cfg["model"]["backbone"] = "small"
     (other / "config.json").write_text(json.dumps(cfg))
     _one_line_error(capsys, ["run", str(root / "clip.mp4"), "-o", str(tmp_path / "out"), "--ckpt", str(other),
-                             "--boxes", str(root / "boxes.json")], "do not fit")
+                             "--boxes", str(root / "boxes.json")], "made for backbone 'tiny', its config says 'small'")
     not_mano = tmp_path / "MANO_RIGHT.pkl"
     not_mano.write_bytes(b"not a pickle")
     _one_line_error(capsys, ["run", str(root / "clip.mp4"), *base, "--hand-model", str(not_mano)], "MANO_RIGHT.pkl")

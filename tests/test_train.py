@@ -188,7 +188,9 @@ def test_user_mistakes_are_one_line_errors(tmp_path, data, capsys):
 def test_shipped_configs_are_valid():
     for path in sorted(Path(__file__).parent.parent.glob("configs/*.yaml")):
         cfg = load_config(path)
-        assert cfg.model.preset == "tiny" and cfg.sample["augment"] is True, path
+        assert cfg.model.preset in ("tiny", "mediapipe") and cfg.sample["augment"] is True, path
+        model = cfg.model.config()  # the model section makes a valid network config
+        assert model.upright == (model.backbone == "mediapipe_hand"), path
 
 
 def test_packed_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):

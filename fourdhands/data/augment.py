@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..geometry.crop import box_to_crop_affine, fit_aspect
+from ..geometry.crop_frame import upright_angle
 from ..hands.mirror import mirror_params, mirror_points
 from ..hands.placement import transform_params
 
@@ -113,14 +114,24 @@ def crop_boxes(boxes: np.ndarray, present: np.ndarray, crop_hw, expand: float,
     return np.where(present[..., None], b.numpy(), 0.0)
 
 
-def crop_affines(boxes: np.ndarray, P: np.ndarray, crop_hw) -> torch.Tensor:
+def crop_affines(boxes: np.ndarray, P: np.ndarray, crop_hw, angles: np.ndarray | None = None) -> torch.Tensor:
     """Original image -> crop maps `(..., 2, 3)`: the augmentation ``P`` then the box's
-    crop map. A zero (absent) box gets a map that samples nothing useful; its crop is
-    zeroed by the caller."""
+    crop map, turned by ``angles`` `(...)` (radians, ``box_to_crop_affine``'s rotation).
+    A zero (absent) box gets a map that samples nothing useful; its crop is zeroed by the
+    caller."""
     safe = np.where(boxes[..., 2:3] > 0, boxes, np.array([0.0, 0.0, 1.0, 1.0]))
-    A = box_to_crop_affine(torch.as_tensor(safe, dtype=torch.float64), crop_hw)
+    turn = 0.0 if angles is None else torch.as_tensor(angles, dtype=torch.float64)
+    A = box_to_crop_affine(torch.as_tensor(safe, dtype=torch.float64), crop_hw, rotation=turn)
     P = torch.as_tensor(P, dtype=torch.float64)
     return A[..., :2] @ P[:2] + torch.cat([torch.zeros_like(A[..., :2, :2]), A[..., 2:]], -1)
+
+
+def upright_angles(keypoints_2d: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Crop angles `(...)` that turn each hand's wrist -> middle knuckle (keypoints 0 and 9
+    of `(..., 21, 2)`) up; 0 where ``present`` `(...)` is False."""
+    kp = torch.as_tensor(keypoints_2d, dtype=torch.float64)
+    angle = upright_angle(kp[..., 0, :], kp[..., 9, :]).numpy()
+    return np.where(present, angle, 0.0)
 
 
 def jitter_colour(crops: torch.Tensor, rng: np.random.Generator, strength: float) -> torch.Tensor:

@@ -25,7 +25,6 @@ from torch.utils.data import Dataset
 
 from ..geometry.crop import crop_image, keypoints_to_box
 from ..hands import load_hand_model
-from ..model.network import normalise_crops
 from .augment import (
     crop_affines,
     crop_boxes,
@@ -33,6 +32,7 @@ from .augment import (
     jitter_colour,
     occlude,
     rotate_window,
+    upright_angles,
 )
 from .sample import SampleConfig, window_frames
 
@@ -77,8 +77,10 @@ class HandWindows(Dataset):
     def __getitem__(self, index: int) -> dict:
         return self.sample(index, self.epoch)
 
-    def sample(self, index: int, draw: int) -> dict:
-        """Item ``index`` with the augmentation of draw number ``draw``."""
+    def sample(self, index: int, draw: int, key: tuple | None = None) -> dict:
+        """Item ``index`` with the augmentation of draw number ``draw``; ``key`` seeds the
+        augmentation instead (e.g. one key for every frame of a sequence, so that they
+        share one augmentation, as a feature cache wants)."""
         cfg = self.config
         seq_id, centre = self.locate(index)
         seq = self.source[seq_id]
@@ -88,7 +90,7 @@ class HandWindows(Dataset):
                    for k in _WINDOW_KEYS}
         K = np.asarray(gt["K"][frames[len(frames) // 2]], float)
         image_size = np.asarray(gt["image_size"], float)
-        rng = np.random.default_rng((self.seed, int(draw), int(index)))
+        rng = np.random.default_rng((self.seed, int(draw), int(index)) if key is None else key)
         P = np.eye(3)
         scale, shift = 1.0, (0.0, 0.0)
         if cfg.augment:
@@ -102,7 +104,13 @@ class HandWindows(Dataset):
             shift = tuple(rng.uniform(-cfg.shift_jitter, cfg.shift_jitter, 2))
         boxes = crop_boxes(_where_hidden(targets), targets["present"], cfg.crop_hw, cfg.box_expand,
                            scale, shift)
-        affines = crop_affines(boxes, P, cfg.crop_hw).float()  # (T, 2, 2, 3)
+        angles = np.zeros(targets["present"].shape)
+        if cfg.upright:
+            angles = upright_angles(targets["keypoints_2d"], targets["present"])
+            if cfg.augment:  # one error for the window: a detector's is steady over a few frames
+                angles = np.where(targets["present"], angles + np.radians(
+                    rng.uniform(-cfg.upright_jitter_deg, cfg.upright_jitter_deg, 2)), 0.0)
+        affines = crop_affines(boxes, P, cfg.crop_hw, angles).float()  # (T, 2, 2, 3)
 
         crops = torch.stack([
             crop_image(torch.from_numpy(np.array(seq.frame(int(t)))).permute(2, 0, 1).float() / 255.0,
@@ -113,15 +121,16 @@ class HandWindows(Dataset):
         if cfg.augment:
             crops = jitter_colour(crops, rng, cfg.color_jitter)
             rects = occlude(crops.flatten(0, 1), rng, cfg.occlusion_prob).reshape(*crops.shape[:2], 4)
-            box_maps = crop_affines(boxes, np.eye(3), cfg.crop_hw).numpy()  # augmented image -> crop
+            box_maps = crop_affines(boxes, np.eye(3), cfg.crop_hw, angles).numpy()  # augmented image -> crop
             visible = visible & ~_under(targets["keypoints_2d"], box_maps, rects)
-        crops = normalise_crops(crops, present)
+        crops = torch.where(present[..., None, None, None], crops, 0.0)
 
         sample = {k: torch.as_tensor(targets[k], dtype=torch.float32)
                   for k in ("global_orient", "hand_pose", "betas", "transl", "keypoints_3d",
                             "keypoints_2d", "v")}
         sample.update(
             crops=crops.float(), boxes=torch.as_tensor(boxes, dtype=torch.float32), present=present,
+            angles=torch.as_tensor(angles, dtype=torch.float32),
             visible=torch.as_tensor(visible), image_size=torch.as_tensor(image_size, dtype=torch.float32),
             K=torch.as_tensor(K, dtype=torch.float32), focal=torch.tensor(float(K[0, 0])),
             frames=torch.as_tensor(frames), sequence=torch.tensor(seq_id))

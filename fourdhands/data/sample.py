@@ -6,10 +6,11 @@ index 0 is the right hand, 1 the left. Metres, the OpenCV camera frame, image pi
 
 Network inputs
     ``crops (T, 2, 3, h, w)`` float32: each hand's crop as it appears in the image (not
-        mirrored; the network mirrors the left), normalised with the network's
-        ``IMAGE_MEAN``/``IMAGE_STD``; zeros for a missing hand (the network applies the
-        paper's section 4.5 stand-in itself, for training and inference alike).
+        mirrored; the network mirrors the left), RGB in [0, 1] (the network normalises);
+        zeros for a missing hand (the network applies the paper's section 4.5 stand-in
+        itself, for training and inference alike).
     ``boxes (T, 2, 4)``: the crop boxes ``[cx, cy, sx, sy]`` (aspect of the crop), image px.
+    ``angles (T, 2)``: each crop's in-plane turn in radians (0 unless ``upright``).
     ``present (T, 2)`` bool.
     ``image_size (2,)`` ``[W, H]``; ``K (3, 3)`` intrinsics; ``focal ()`` = ``K[0, 0]``.
 
@@ -54,6 +55,10 @@ class SampleConfig:
     flip_prob: probability of the horizontal flip (which swaps the hands).
     color_jitter: brightness, contrast and saturation vary by up to this fraction.
     occlusion_prob: probability, per crop, of a random grey rectangle over part of it.
+    upright: turn each crop so that the hand's wrist -> middle knuckle points up, the
+        direction taken from the 2D keypoints (``ModelConfig.upright``).
+    upright_jitter_deg: with ``augment``, the upright angle is off by up to this much, as
+        a detector's landmarks would leave it.
     """
 
     crop_hw: tuple[int, int] = (256, 192)
@@ -67,6 +72,16 @@ class SampleConfig:
     flip_prob: float = 0.5
     color_jitter: float = 0.3
     occlusion_prob: float = 0.2
+    upright: bool = False
+    upright_jitter_deg: float = 15.0
+
+
+def network_inputs(batch: dict) -> dict:
+    """The network's keyword arguments from a (batched) sample (``trunk`` features in
+    place of ``crops`` for a feature cache's samples)."""
+    return dict(crops=batch.get("crops"), trunk=batch.get("trunk"), boxes=batch["boxes"], angles=batch["angles"],
+                image_size=batch["image_size"], focal=batch["focal"], present=batch["present"],
+                principal_point=batch["K"][..., :2, 2])
 
 
 def window_frames(centre: int, num_frames: int, seq_len: int, gap: int) -> np.ndarray:

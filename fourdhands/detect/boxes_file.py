@@ -22,6 +22,9 @@ CSV (the header line is required; ``score`` is an optional last column)::
 - ``hand``: ``right`` or ``left``, the person's anatomical side; at most one of each per
   frame. ``score`` (default 1) is the detection score, in [0, 1]. The side is taken as
   certain.
+- ``landmarks`` (JSON only, optional): the hand's 21 2D keypoints in image pixels,
+  OpenPose order (wrist, thumb, index, middle, ring, pinky, base to tip), as a list of 21
+  ``[x, y]``; an upright network turns its crop by them (wrist -> middle knuckle up).
 - frame keys: a frame is looked up by its name first (an image's file name; an image
   extension on the key is ignored, so ``img_0042.jpg`` and ``img_0042`` are the same
   frame; a video's frames are called ``frame_000012``), then, for
@@ -50,7 +53,7 @@ from .tracking import Detection
 
 SIDES = ("right", "left")
 _CSV_COLUMNS = ["frame", "hand", "cx", "cy", "sx", "sy"]
-_HAND_KEYS = {"box", "hand", "score"}
+_HAND_KEYS = {"box", "hand", "score", "landmarks"}
 
 
 @dataclass(frozen=True)
@@ -144,11 +147,11 @@ def _parse_json(path: Path, text: str) -> dict[str, list[Detection]]:
                     raise UserError(f"{at}: missing {k!r}")
             unknown = set(hand) - _HAND_KEYS
             if unknown:
-                raise UserError(f"{at}: unknown key {sorted(unknown)[0]!r} (known: box, hand, score)")
+                raise UserError(f"{at}: unknown key {sorted(unknown)[0]!r} (known: box, hand, score, landmarks)")
             box = hand["box"]
             if not isinstance(box, list) or len(box) != 4:
                 raise UserError(f"{at}: box must be a list of 4 numbers [cx, cy, sx, sy]")
-            found.append(_detection(at, box, hand["hand"], hand.get("score", 1.0)))
+            found.append(_detection(at, box, hand["hand"], hand.get("score", 1.0), hand.get("landmarks")))
         frames[str(key)] = _one_per_side(where, found)
     return frames
 
@@ -172,7 +175,7 @@ def _parse_csv(path: Path, text: str) -> dict[str, list[Detection]]:
     return {key: _one_per_side(f"{path}: frame {key!r}", hands) for key, hands in found.items()}
 
 
-def _detection(at: str, box, hand, score) -> Detection:
+def _detection(at: str, box, hand, score, landmarks=None) -> Detection:
     """A checked Detection; ``at`` says where in the file for the error message."""
     names = ("cx", "cy", "sx", "sy")
     values = [_number(at, name, v) for name, v in zip(names, box)]
@@ -184,7 +187,12 @@ def _detection(at: str, box, hand, score) -> Detection:
     score = _number(at, "score", score)
     if not 0 <= score <= 1:
         raise UserError(f"{at}: score must be in [0, 1], got {score:g}")
-    return Detection(box=tuple(values), handedness=side, handedness_score=1.0, score=score)
+    if landmarks is not None:
+        if not (isinstance(landmarks, list) and len(landmarks) == 21
+                and all(isinstance(p, list) and len(p) == 2 for p in landmarks)):
+            raise UserError(f"{at}: landmarks must be a list of 21 [x, y] points")
+        landmarks = np.array([[_number(at, "landmark", v) for v in p] for p in landmarks])
+    return Detection(box=tuple(values), handedness=side, handedness_score=1.0, score=score, landmarks=landmarks)
 
 
 def _number(at: str, name: str, value) -> float:

@@ -212,7 +212,8 @@ def to_detection(hand: Hand, width: int, height: int, looked: int = 1) -> Detect
     if x1 - x0 < 1 or y1 - y0 < 1:
         return None
     box = (float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0), float(y1 - y0))
-    return Detection(box, hand.handedness, hand.handedness_score, hand.score * min(1.0, hand.views / max(looked, 1)))
+    return Detection(box, hand.handedness, hand.handedness_score,
+                     hand.score * min(1.0, hand.views / max(looked, 1)), np.asarray(hand.keypoints, float))
 
 
 class MediaPipeHands(Detector):

@@ -77,6 +77,14 @@ def default_focal(image_size: torch.Tensor) -> torch.Tensor:
     return CROP_FOCAL / CROP_SIZE * image_size.amax(-1)
 
 
+def field_of_view_focal(image_size: torch.Tensor) -> torch.Tensor:
+    """A real camera's focal length when the true one is unknown: the image diagonal in
+    pixels, ``(..., 2) -> (...)``, a diagonal field of view of 2 atan(1/2) = 53 degrees,
+    as video tools for human mesh recovery assume (a phone's main camera is 70-80
+    degrees, a webcam 60-80, a 50 mm lens on full frame 47)."""
+    return image_size.square().sum(-1).sqrt()
+
+
 def _column(value, like: torch.Tensor) -> torch.Tensor:
     """A number or ``(...)`` tensor as ``(..., 1)`` in ``like``'s dtype and device."""
     return torch.as_tensor(value, dtype=like.dtype, device=like.device).unsqueeze(-1)

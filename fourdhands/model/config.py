@@ -5,7 +5,10 @@ A :class:`ModelConfig` is plain data; :func:`model_config` builds one from a pre
 is the paper's: ViT-H backbone (C=1280, depth 32, 16 heads) on 256x192 crops (16x12
 tokens), spatial fusion of depth 4 and width C with 16 heads, per-hand decoder and temporal
 decoder of depth 6 and width 1024 with 8 heads (the sizes of the authors' released code).
-The smaller presets keep the structure and shrink every part, for CPU work.
+The smaller presets keep the structure and shrink every part, for CPU work. The
+``mediapipe`` preset puts the same RAT and SIR on MediaPipe's hand-landmark network,
+pre-trained on real hands (224 x 224 upright crops, 7 x 7 tokens projected to 256
+channels; orientation regressed in each crop's own frame).
 """
 
 from __future__ import annotations
@@ -14,14 +17,24 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
 from ..errors import UserError
+from .backbones import backbone_spec
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything that shapes the network.
 
-    backbone: ViT preset of each crop (``fourdhands.model.vit.VIT_PRESETS``).
-    image_size: crop ``(H, W)`` in pixels (paper: 256x192).
+    backbone: a name of ``fourdhands.model.backbones.BACKBONES`` (a ViT preset, or
+        ``mediapipe_hand``) or one of its ``ALIASES``.
+    image_size: crop ``(H, W)`` in pixels (paper: 256x192); a backbone with a fixed input
+        size must get that size.
+    token_dim: width of the tokens that RAT and SIR work on; the backbone's tokens are
+        projected to it when it differs (None: the backbone's own width).
+    upright: crops are turned so that the hand's wrist -> middle knuckle points up (from
+        the hand's 2D evidence: training keypoints, the detector's landmarks), as
+        MediaPipe's landmark network was trained to see hands.
+    crop_frame: orientation and crop camera are regressed in each crop's own frame
+        (``fourdhands.geometry.crop_frame``) rather than in the camera frame.
     fusion: cross-hand fusion (Table 5): ``"none"`` (Baseline: each hand alone),
         ``"holistic"`` (+Cross H: one crop holding both hands), ``"separate"`` (+Cross S:
         a crop per hand, their tokens fused by self-attention).
@@ -40,6 +53,9 @@ class ModelConfig:
 
     backbone: str = "small"
     image_size: tuple[int, int] = (256, 192)
+    token_dim: int | None = None
+    upright: bool = False
+    crop_frame: bool = False
     fusion: Literal["none", "holistic", "separate"] = "separate"
     rat: bool = True
     rat_join: Literal["add", "concat"] = "add"
@@ -68,6 +84,10 @@ class ModelConfig:
         if bad:
             raise UserError(f"model config: invalid {bad[0]}={getattr(self, bad[0])!r}"
                             + (" (RAT needs fusion='separate')" if bad[0] == "rat" else ""))
+        fixed = backbone_spec(self.backbone).input_size
+        if fixed is not None and tuple(self.image_size) != tuple(fixed):
+            raise UserError(f"model config: backbone {self.backbone!r} takes {fixed[0]}x{fixed[1]} crops, "
+                            f"not image_size={tuple(self.image_size)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +104,9 @@ PRESETS: dict[str, dict] = {
                   decoder_depth=6, decoder_heads=8, temporal_depth=6, temporal_heads=8),
     "huge": dict(backbone="huge", fusion_depth=4, fusion_heads=16, decoder_dim=1024,
                  decoder_depth=6, decoder_heads=8, temporal_depth=6, temporal_heads=8),
+    "mediapipe": dict(backbone="mediapipe_hand", image_size=(224, 224), token_dim=256, upright=True,
+                      crop_frame=True, fusion_depth=1, fusion_heads=8, decoder_dim=256,
+                      decoder_depth=2, decoder_heads=8, temporal_depth=2, temporal_heads=8),
 }
 
 #: Paper Table 5, one switch set per row.

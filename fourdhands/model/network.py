@@ -1,12 +1,19 @@
-"""The 4DHands network (paper section 3): ViT tokens per hand crop, RAT, SIR, heads, and
-the hand model that turns parameters into meshes in the camera frame.
+"""The 4DHands network (paper section 3): backbone tokens per hand crop, RAT, SIR, heads,
+and the hand model that turns parameters into meshes in the camera frame.
 
 Inputs (one window of ``T`` frames per sample; ``T = 1`` for single images):
 
 - ``crops (B, T, 2, 3, H, W)``: per frame the right hand's crop (index 0) and the left
-  hand's (index 1), as they appear in the image (not mirrored), normalised with
-  :data:`IMAGE_MEAN` / :data:`IMAGE_STD`. The network mirrors the left crop itself so that
-  it looks like a right hand (as the authors' code does), and its relation maps with it.
+  hand's (index 1), as they appear in the image (not mirrored), RGB in [0, 1]. The
+  network normalises them as its backbone expects (:mod:`fourdhands.model.backbones`) and
+  mirrors the left crop so that it looks like a right hand (as the authors' code does),
+  and its relation maps with it.
+- ``angles (B, T, 2)``, optional: each crop's in-plane turn in radians
+  (:func:`fourdhands.geometry.crop.box_to_crop_affine`'s ``rotation``; 0 when omitted).
+  With ``ModelConfig.crop_frame`` the hand's orientation and crop camera are regressed in
+  the crop's own frame (:mod:`fourdhands.geometry.crop_frame`: the camera turned to look
+  at the crop's centre, then rolled by its angle) and converted exactly to the camera
+  frame, so the targets depend only on what each crop shows.
 - ``boxes (B, T, 2, 4)``: ``[cx, cy, sx, sy]`` of each crop in image pixels; the box fills
   the crop exactly, so its aspect should be the crop's (``geometry.crop.fit_aspect``).
 - ``present (B, T, 2)`` bool: which hands are there. A missing hand follows the paper's
@@ -17,6 +24,9 @@ Inputs (one window of ``T`` frames per sample; ``T = 1`` for single images):
   ``geometry.camera.default_focal``) and ``principal_point (B, 2)`` (default the image
   centre) in pixels: the full image's pinhole camera, used to place each hand in the
   camera frame.
+- ``trunk (B, T, 2, ...)``, optional, instead of ``crops``: the backbone's trunk output
+  of each hand's *network view* (normalised, the left crop mirrored), as a feature cache
+  stores it; see :meth:`FourDHands.network_views`.
 - for ``fusion="holistic"`` (Table 5's +Cross H) also ``holistic (B, T, 3, H, W)`` and
   ``holistic_box (B, T, 4)``: one crop holding both hands.
 
@@ -33,25 +43,22 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..geometry.camera import crop_cam_to_full_translation, default_focal, intrinsics, project
+from ..geometry.camera import (
+    crop_cam_to_full_translation,
+    crop_cam_to_translation,
+    default_focal,
+    intrinsics,
+    project,
+)
+from ..geometry.crop_frame import crop_frame_rotation, crop_to_camera
 from ..hands import load_hand_model
 from ..hands.mirror import mirror_rotmats
+from .backbones import backbone_spec
 from .config import ModelConfig
 from .heads import HandHead, RelativeHead
 from .rat import RelationEmbedding, far_away_box
 from .sir import HandDecoder, SpatialFusion, TemporalFusion
-from .vit import VIT_PRESETS, ViT
 
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
-
-
-def normalise_crops(crops: Tensor, present: Tensor) -> Tensor:
-    """Crops `(..., 3, h, w)` in [0, 1] -> the network's input scale, zero where a hand is
-    absent (``present`` `(...)` bool)."""
-    mean = crops.new_tensor(IMAGE_MEAN)[:, None, None]
-    std = crops.new_tensor(IMAGE_STD)[:, None, None]
-    return torch.where(present[..., None, None, None], (crops - mean) / std, 0.0)
 CROP_CAMERA_PIXELS = 256.0  # the crop camera's focal of 5000 px refers to 256 crop pixels
 
 
@@ -100,25 +107,27 @@ class HandsPrediction:
         return self.keypoints + self.transl[..., None, :]
 
 
-def _stand_in_boxes(boxes: Tensor, present: Tensor) -> Tensor:
-    """Boxes `(B, T, 2, 4)` with each missing hand's replaced by a far-away copy of the
-    other hand's (section 4.5), and a missing pair by a unit box (finite, meaningless)."""
-    flat = boxes.reshape(-1, 2, 4)
-    far = torch.stack([far_away_box(flat[:, 1], "right"), far_away_box(flat[:, 0], "left")],
-                      dim=1).reshape(boxes.shape)
+def _stand_in_boxes(boxes: Tensor, angles: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+    """Boxes `(B, T, 2, 4)` and angles `(B, T, 2)` with each missing hand's replaced by a
+    far-away copy of the other hand's, turned as it is (section 4.5), and a missing pair by
+    a unit box (finite, meaningless)."""
+    flat, turn = boxes.reshape(-1, 2, 4), angles.reshape(-1, 2)
+    far = torch.stack([far_away_box(flat[:, 1], "right", angle=turn[:, 1]),
+                       far_away_box(flat[:, 0], "left", angle=turn[:, 0])], dim=1).reshape(boxes.shape)
     fill = ~present & present.flip(-1)
     boxes = torch.where(fill[..., None], far, boxes)
+    angles = torch.where(fill, angles.flip(-1), angles)
     unit = boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
-    return torch.where((~present & ~present.flip(-1))[..., None], unit, boxes)
+    return torch.where((~present & ~present.flip(-1))[..., None], unit, boxes), angles
 
 
-def _other_hand_stand_in(crops: Tensor, boxes: Tensor, present: Tensor):
-    """Section 4.5: a missing hand sees the other hand's crop mirrored, boxed far away.
+def _other_hand_stand_in(views: Tensor, present: Tensor) -> Tensor:
+    """Section 4.5 in the network's view: a missing hand sees the other hand's crop
+    mirrored, which, the left crop being mirrored too, is the other hand's network view.
 
-    crops `(B, T, 2, 3, H, W)`, boxes `(B, T, 2, 4)`, present `(B, T, 2)` bool."""
-    fill = ~present & present.flip(-1)
-    crops = torch.where(fill[..., None, None, None], crops.flip(2).flip(-1), crops)
-    return crops, _stand_in_boxes(boxes, present)
+    views `(B, T, 2, ...)` (crops or trunk features), present `(B, T, 2)` bool."""
+    fill = (~present & present.flip(-1)).reshape(*present.shape, *([1] * (views.dim() - 3)))
+    return torch.where(fill, views.flip(2), views)
 
 
 class FourDHands(nn.Module):
@@ -127,13 +136,15 @@ class FourDHands(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        vit = VIT_PRESETS[config.backbone]
-        self.backbone = ViT(vit)
-        dim = vit.embed_dim
+        self.spec = backbone_spec(config.backbone)
+        self.backbone = self.spec.build(tuple(config.image_size))
+        dim = config.token_dim or self.spec.width
+        self.token_project = nn.Linear(self.spec.width, dim) if dim != self.spec.width else None
         self.relation = (RelationEmbedding(dim, join=config.rat_join, tau=config.rat_tau)
                          if config.rat else None)
         groups = 1 if config.fusion == "holistic" else 2
-        self.spatial = (SpatialFusion(dim, config.fusion_depth, config.fusion_heads, groups)
+        self.spatial = (SpatialFusion(dim, config.fusion_depth, config.fusion_heads, groups,
+                                      positions=not self.spec.has_pos_embed)
                         if config.fusion != "none" else None)
         self.hand_decoder = HandDecoder(dim, config.decoder_dim, config.decoder_depth,
                                         config.decoder_heads)
@@ -147,32 +158,69 @@ class FourDHands(nn.Module):
         # the left crop is mirrored unless one holistic crop shows both hands as they are
         self.mirror_left = config.fusion != "holistic"
 
+    def external_weights(self) -> dict[str, Tensor]:
+        """The backbone's weights as they come from outside the checkpoint (a pre-trained
+        file read when it is built), by state-dict key; empty for a backbone without."""
+        if self.spec.external is None:
+            return {}
+        fresh = self.spec.build(tuple(self.config.image_size)).state_dict()
+        return {f"backbone.{k}": v for k, v in fresh.items() if k.startswith(self.spec.external)}
+
     # ------------------------------------------------------------------ per frame
-    def encode(self, crops: Tensor, boxes: Tensor, present: Tensor | None = None,
-               holistic: Tensor | None = None) -> Tensor:
-        """Per-frame global features G `(B, T, 2, D)` (module docstring for the inputs)."""
-        b, t = crops.shape[:2]
+    def _normalise(self, crops: Tensor) -> Tensor:
+        mean = crops.new_tensor(self.spec.mean)[:, None, None]
+        std = crops.new_tensor(self.spec.std)[:, None, None]
+        return (crops - mean) / std
+
+    def network_views(self, crops: Tensor) -> Tensor:
+        """Crops `(..., 2, 3, H, W)` in [0, 1] (right, left as in the image) -> what the
+        backbone sees: normalised, the left crop mirrored."""
+        views = self._normalise(crops)
+        return torch.stack([views[..., 0, :, :, :], views[..., 1, :, :, :].flip(-1)], dim=-4)
+
+    def trunk(self, views: Tensor) -> Tensor:
+        """Network views `(..., 3, H, W)` -> the backbone's trunk output (what a feature
+        cache stores)."""
+        lead = views.shape[:-3]
+        out = self.backbone.trunk(views.flatten(0, -4))
+        return out.reshape(*lead, *out.shape[1:])
+
+    def _tokens(self, trunk: Tensor) -> Tensor:
+        """Trunk outputs `(N, ...)` -> tokens `(N, h, w, D)`."""
+        tokens = self.backbone.head(trunk)
+        return tokens if self.token_project is None else self.token_project(tokens)
+
+    def encode(self, crops: Tensor | None, boxes: Tensor, present: Tensor | None = None,
+               holistic: Tensor | None = None, angles: Tensor | None = None,
+               trunk: Tensor | None = None) -> Tensor:
+        """Per-frame global features G `(B, T, 2, D)` (module docstring for the inputs;
+        ``trunk`` replaces ``crops``)."""
+        b, t = boxes.shape[:2]
         if present is None:
-            present = torch.ones(b, t, 2, dtype=torch.bool, device=crops.device)
+            present = torch.ones(b, t, 2, dtype=torch.bool, device=boxes.device)
         if self.config.fusion == "holistic":
             if holistic is None:
                 raise ValueError("fusion='holistic' needs the holistic crop")
-            tokens = self.backbone(holistic.flatten(0, 1))  # (BT, h, w, C)
-            tokens = self.spatial(tokens.flatten(1, 2)[:, None])  # (BT, 1, L, C)
+            tokens = self._tokens(self.backbone.trunk(self._normalise(holistic).flatten(0, 1)))  # (BT, h, w, C)
+            tokens = self.spatial(tokens.flatten(1, 2)[:, None], tuple(tokens.shape[1:3]))  # (BT, 1, L, C)
             return self.hand_decoder(tokens.expand(-1, 2, -1, -1)).reshape(b, t, 2, -1)
 
-        crops, boxes = _other_hand_stand_in(crops, boxes, present)
-        crops = torch.stack([crops[:, :, 0], crops[:, :, 1].flip(-1)], dim=2)
-        tokens = self.backbone(crops.flatten(0, 2))  # (BT2, h, w, C)
+        if trunk is None:
+            trunk = self.trunk(self.network_views(crops))
+        trunk = _other_hand_stand_in(trunk, present)
+        angles = boxes.new_zeros(b, t, 2) if angles is None else angles
+        boxes, angles = _stand_in_boxes(boxes, angles, present)
+        tokens = self._tokens(trunk.flatten(0, 2))  # (BT2, h, w, C)
         tokens = tokens.reshape(b * t, 2, *tokens.shape[1:])
         if self.relation is not None:
-            box = boxes.flatten(0, 1)
+            box, turn = boxes.flatten(0, 1), angles.flatten(0, 1)
             right, left = self.relation(tokens[:, 0], tokens[:, 1], box[:, 0], box[:, 1],
-                                        mirror_left=True)
+                                        mirror_left=True, angles=turn)
             tokens = torch.stack([right, left], dim=1)
+        grid = tuple(tokens.shape[2:4])
         tokens = tokens.flatten(2, 3)  # (BT, 2, L, C)
         if self.spatial is not None:
-            tokens = self.spatial(tokens)
+            tokens = self.spatial(tokens, grid)
         return self.hand_decoder(tokens).reshape(b, t, 2, -1)
 
     # ------------------------------------------------------------------ per window
@@ -186,7 +234,7 @@ class FourDHands(nn.Module):
     def decode(self, features: Tensor, boxes: Tensor, image_size: Tensor,
                focal: Tensor | None = None, present: Tensor | None = None,
                frames: Tensor | None = None, holistic_box: Tensor | None = None,
-               principal_point: Tensor | None = None) -> HandsPrediction:
+               principal_point: Tensor | None = None, angles: Tensor | None = None) -> HandsPrediction:
         """Fuse a window of G over time and regress (module docstring for the inputs).
 
         Args:
@@ -198,7 +246,8 @@ class FourDHands(nn.Module):
         frames = (self.output_frames(t) if frames is None else frames).to(device)
         if present is None:
             present = torch.ones(b, t, 2, dtype=torch.bool, device=device)
-        boxes = _stand_in_boxes(boxes, present)
+        angles = boxes.new_zeros(b, t, 2) if angles is None else angles
+        boxes, angles = _stand_in_boxes(boxes, angles, present)
         if self.temporal is not None:
             window = self.config.seq_len
             if t == 1:  # a single frame is its feature repeated T times (section 3.3)
@@ -213,31 +262,40 @@ class FourDHands(nn.Module):
             rotmats = torch.stack([rotmats[:, :, 0], mirror_rotmats(rotmats[:, :, 1])], dim=2)
             crop_cam = torch.stack([crop_cam[:, :, 0], crop_cam[:, :, 1] * crop_cam.new_tensor([1.0, -1.0, 1.0])], dim=2)
 
-        outputs = [model(rotmats=rotmats[:, :, h].flatten(0, 1), betas=params.betas[:, :, h].flatten(0, 1))
-                   for h, model in enumerate((self.right_model, self.left_model))]
-        vertices = torch.stack([o.vertices for o in outputs], 1).unflatten(0, (b, len(frames)))
-        keypoints = torch.stack([o.keypoints for o in outputs], 1).unflatten(0, (b, len(frames)))
-
         # each hand's crop camera, from its own box (or the one holistic box)
         if self.config.fusion == "holistic":
             if holistic_box is None:
                 raise ValueError("fusion='holistic' needs the holistic box")
             box = holistic_box[:, source, None].expand(-1, -1, 2, -1)
+            turn = torch.zeros_like(box[..., 0])
         else:
-            box = boxes[:, source]
+            box, turn = boxes[:, source], angles[:, source]
         size = image_size.to(crop_cam)
         f = default_focal(size) if focal is None else focal.to(crop_cam)
         pp = size / 2 if principal_point is None else principal_point.to(crop_cam)
-        crop_h = self.config.image_size[0]
-        transl = crop_cam_to_full_translation(
-            crop_cam, box[..., :2], box[..., 3] * CROP_CAMERA_PIXELS / crop_h, size[:, None, None],
-            f[:, None, None], pp[:, None, None])
+        K = intrinsics(f, pp)[:, None, None]
+        box_size = box[..., 3] * CROP_CAMERA_PIXELS / self.config.image_size[0]
+        models = (self.right_model, self.left_model)
+        if self.config.crop_frame:
+            frame = crop_frame_rotation(box[..., :2], turn, K)  # (B, T_out, 2, 3, 3)
+            root = torch.stack([m.rest_joints(params.betas[:, :, h].flatten(0, 1), batch=b * len(frames))[:, 0]
+                                for h, m in enumerate(models)], 1).unflatten(0, (b, len(frames)))
+            orient, transl = crop_to_camera(rotmats[..., 0, :, :], crop_cam_to_translation(crop_cam, f[:, None, None], box_size),
+                                            root, frame)
+            rotmats = torch.cat([orient[..., None, :, :], rotmats[..., 1:, :, :]], dim=-3)
+        else:
+            transl = crop_cam_to_full_translation(crop_cam, box[..., :2], box_size, size[:, None, None],
+                                                  f[:, None, None], pp[:, None, None])
+
+        outputs = [model(rotmats=rotmats[:, :, h].flatten(0, 1), betas=params.betas[:, :, h].flatten(0, 1))
+                   for h, model in enumerate(models)]
+        vertices = torch.stack([o.vertices for o in outputs], 1).unflatten(0, (b, len(frames)))
+        keypoints = torch.stack([o.keypoints for o in outputs], 1).unflatten(0, (b, len(frames)))
         cam_kp = keypoints + transl[..., None, :]
         if self.relative_head is not None:
             v = self.relative_head(fused)
         else:
             v = cam_kp[:, :, 1, 0] - cam_kp[:, :, 0, 0]
-        K = intrinsics(f, pp)[:, None, None]
         return HandsPrediction(
             frames=source, rotmats=rotmats, betas=params.betas, crop_cam=crop_cam,
             vertices=vertices, keypoints=keypoints, transl=transl, v=v,
@@ -247,8 +305,9 @@ class FourDHands(nn.Module):
     def forward(self, crops: Tensor, boxes: Tensor, image_size: Tensor, focal: Tensor | None = None,
                 present: Tensor | None = None, frames: Tensor | None = None,
                 holistic: Tensor | None = None, holistic_box: Tensor | None = None,
-                principal_point: Tensor | None = None) -> HandsPrediction:
+                principal_point: Tensor | None = None, angles: Tensor | None = None,
+                trunk: Tensor | None = None) -> HandsPrediction:
         """Encode every frame of the window, then decode it (module docstring)."""
-        features = self.encode(crops, boxes, present, holistic)
+        features = self.encode(crops, boxes, present, holistic, angles, trunk)
         return self.decode(features, boxes, image_size, focal, present, frames, holistic_box,
-                           principal_point)
+                           principal_point, angles)

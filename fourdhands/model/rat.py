@@ -24,6 +24,11 @@ Choices the paper leaves open (stated once here, used throughout):
   hand in Eq. (2), as the equation is written.
 - The left-crop mirror and the far-away box for a missing hand: see
   :func:`relation_inputs` and :func:`far_away_box`.
+- Rotated crops (``angles``, the crop's turn as in
+  :func:`fourdhands.geometry.crop.box_to_crop_affine`): patch centres turn with the crop,
+  "inside" is tested in the other crop's own axes, and Eq. (2)'s offsets are measured in
+  each hand's own crop axes, so the maps describe what each token sees whichever way its
+  crop was turned. With all angles 0 everything is the axis-aligned definition above.
 """
 
 from __future__ import annotations
@@ -52,7 +57,19 @@ FAR_AWAY_DISTANCE = 50.0
 sigmoid(-tau * 50) is 2e-22 at the default tau, and stays below 1e-6 for any tau >= 0.28."""
 
 
-def patch_centres(box: Tensor, grid: tuple[int, int]) -> Tensor:
+def _turn(offsets: Tensor, angle: Tensor | None, inverse: bool = False) -> Tensor:
+    """Offsets `(B, ..., 2)` turned by the crops' angles `(B,)` (crop axes -> image axes),
+    or back with ``inverse``; unchanged when ``angle`` is None."""
+    if angle is None:
+        return offsets
+    shape = (-1,) + (1,) * (offsets.dim() - 2)
+    c, s = torch.cos(angle).reshape(shape), torch.sin(angle).reshape(shape)
+    s = -s if inverse else s
+    x, y = offsets[..., 0], offsets[..., 1]
+    return torch.stack([c * x - s * y, s * x + c * y], dim=-1)
+
+
+def patch_centres(box: Tensor, grid: tuple[int, int], angle: Tensor | None = None) -> Tensor:
     """Position map of Eq. (1): the image point at the centre of every patch of a box's crop.
 
     The paper prints ``cx + (2i - W) sx / (2W)``, which is the patch's left edge for a
@@ -60,9 +77,12 @@ def patch_centres(box: Tensor, grid: tuple[int, int]) -> Tensor:
 
         C(p) = [cx + (2i + 1 - W) sx / (2W),  cy + (2k + 1 - H) sy / (2H)]
 
+    For a crop turned by ``angle`` the offsets from the centre turn with it.
+
     Args:
         box: ``(B, 4)`` as ``[cx, cy, sx, sy]`` in image pixels.
         grid: ``(H, W)`` token grid.
+        angle: optional ``(B,)`` crop angles in radians.
 
     Returns:
         ``(B, H, W, 2)`` as ``(x, y)`` in image pixels.
@@ -72,31 +92,36 @@ def patch_centres(box: Tensor, grid: tuple[int, int]) -> Tensor:
     # Offsets of the patch centres from the box centre, as fractions of the box side.
     fx = (2 * torch.arange(w, **as_box) + 1 - w) / (2 * w)
     fy = (2 * torch.arange(h, **as_box) + 1 - h) / (2 * h)
-    x = box[:, None, None, 0] + fx[None, None, :] * box[:, None, None, 2]
-    y = box[:, None, None, 1] + fy[None, :, None] * box[:, None, None, 3]
-    return torch.stack(torch.broadcast_tensors(x, y), dim=-1)
+    x = fx[None, None, :] * box[:, None, None, 2]
+    y = fy[None, :, None] * box[:, None, None, 3]
+    offsets = torch.stack(torch.broadcast_tensors(x, y), dim=-1)
+    return box[:, None, None, :2] + _turn(offsets, angle)
 
 
-def _inside(points: Tensor, box: Tensor) -> Tensor:
-    """Overlap map of Eq. (3): +1 where a point lies in the closed box, else -1.
+def _inside(points: Tensor, box: Tensor, angle: Tensor | None = None) -> Tensor:
+    """Overlap map of Eq. (3): +1 where a point lies in the closed (turned) box, else -1.
 
-    ``points`` ``(B, H, W, 2)``, ``box`` ``(B, 4)`` -> ``(B, H, W)``.
+    ``points`` ``(B, H, W, 2)``, ``box`` ``(B, 4)``, ``angle`` ``(B,)`` -> ``(B, H, W)``.
     """
     half = box[:, None, None, 2:] / 2
-    inside = ((points - box[:, None, None, :2]).abs() <= half).all(dim=-1)
+    local = _turn(points - box[:, None, None, :2], angle, inverse=True)
+    inside = (local.abs() <= half).all(dim=-1)
     return inside.to(points.dtype) * 2 - 1
 
 
-def _scaled_offsets(box_right: Tensor, box_left: Tensor, grid: tuple[int, int], tau: float):
+def _scaled_offsets(box_right: Tensor, box_left: Tensor, grid: tuple[int, int], tau: float,
+                    angles: Tensor | None = None):
     """The sigmoid arguments of Eq. (2), and the two hands' position maps.
 
     Returns ``(z_r2l, z_l2r, c_right, c_left)``, each ``(B, H, W, 2)``:
-    ``z_r2l = tau (C_R - C_L) / s_R`` and ``z_l2r = tau (C_L - C_R) / s_L``.
+    ``z_r2l = tau (C_R - C_L) / s_R`` and ``z_l2r = tau (C_L - C_R) / s_L``, the offsets
+    in each hand's own crop axes when ``angles`` `(B, 2)` (right, left) are given.
     """
-    c_right = patch_centres(box_right, grid)
-    c_left = patch_centres(box_left, grid)
-    z_r2l = tau * (c_right - c_left) / box_right[:, None, None, 2:]
-    z_l2r = tau * (c_left - c_right) / box_left[:, None, None, 2:]
+    a_right, a_left = (None, None) if angles is None else angles.unbind(-1)
+    c_right = patch_centres(box_right, grid, a_right)
+    c_left = patch_centres(box_left, grid, a_left)
+    z_r2l = tau * _turn(c_right - c_left, a_right, inverse=True) / box_right[:, None, None, 2:]
+    z_l2r = tau * _turn(c_left - c_right, a_left, inverse=True) / box_left[:, None, None, 2:]
     return z_r2l, z_l2r, c_right, c_left
 
 
@@ -105,6 +130,7 @@ def relation_maps(
     box_left: Tensor,
     grid: tuple[int, int],
     tau: float = DEFAULT_TAU,
+    angles: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Relative distance maps (Eq. 2) and overlap maps (Eq. 3) of both hands, image order.
 
@@ -119,13 +145,16 @@ def relation_maps(
         box_right, box_left: ``(B, 4)`` as ``[cx, cy, sx, sy]`` in image pixels.
         grid: ``(H, W)`` token grid.
         tau: Eq. (2)'s tau.
+        angles: optional ``(B, 2)`` crop angles (right, left), radians.
 
     Returns:
         ``(d_r2l, d_l2r, o_r2l, o_l2r)``: ``(B, H, W, 2)``, ``(B, H, W, 2)``, ``(B, H, W)``,
         ``(B, H, W)``.
     """
-    z_r2l, z_l2r, c_right, c_left = _scaled_offsets(box_right, box_left, grid, tau)
-    return z_r2l.sigmoid(), z_l2r.sigmoid(), _inside(c_right, box_left), _inside(c_left, box_right)
+    z_r2l, z_l2r, c_right, c_left = _scaled_offsets(box_right, box_left, grid, tau, angles)
+    a_right, a_left = (None, None) if angles is None else angles.unbind(-1)
+    return (z_r2l.sigmoid(), z_l2r.sigmoid(), _inside(c_right, box_left, a_left),
+            _inside(c_left, box_right, a_right))
 
 
 def relation_inputs(
@@ -134,6 +163,7 @@ def relation_inputs(
     grid: tuple[int, int],
     tau: float = DEFAULT_TAU,
     mirror_left: bool = True,
+    angles: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The 5-channel MLP inputs of Eq. (4), each in its hand's token order.
 
@@ -162,12 +192,15 @@ def relation_inputs(
         grid: ``(H, W)`` token grid.
         tau: Eq. (2)'s tau.
         mirror_left: whether the left hand's tokens come from a mirrored crop.
+        angles: optional ``(B, 2)`` crop angles (right, left), radians; the offsets are
+            then in each hand's own crop axes, which the mirror flips as above.
 
     Returns:
         ``(input_right, input_left)``, each ``(B, H, W, 5)``.
     """
-    z_r2l, z_l2r, c_right, c_left = _scaled_offsets(box_right, box_left, grid, tau)
-    o_r2l, o_l2r = _inside(c_right, box_left), _inside(c_left, box_right)
+    z_r2l, z_l2r, c_right, c_left = _scaled_offsets(box_right, box_left, grid, tau, angles)
+    a_right, a_left = (None, None) if angles is None else angles.unbind(-1)
+    o_r2l, o_l2r = _inside(c_right, box_left, a_left), _inside(c_left, box_right, a_right)
     input_right = torch.cat([z_r2l.sigmoid(), z_l2r.sigmoid(), o_r2l[..., None]], dim=-1)
     if mirror_left:
         flip_x = torch.tensor([-1.0, 1.0], dtype=z_l2r.dtype, device=z_l2r.device)
@@ -182,6 +215,7 @@ def far_away_box(
     box: Tensor,
     missing: Literal["left", "right"],
     distance: float = FAR_AWAY_DISTANCE,
+    angle: Tensor | None = None,
 ) -> Tensor:
     """The box given to a missing hand (section 4.5: "far away bounding boxes").
 
@@ -203,6 +237,8 @@ def far_away_box(
         box: ``(B, 4)`` present hand's box ``[cx, cy, sx, sy]`` in image pixels.
         missing: which hand the returned box stands for.
         distance: the move along each axis, in box sizes (``sx`` along x, ``sy`` along y).
+        angle: optional ``(B,)`` angle of the present hand's crop: the move is along its
+            crop axes, and the stand-in box is turned the same way (give it that angle).
 
     Returns:
         ``(B, 4)`` box for the missing hand.
@@ -211,7 +247,7 @@ def far_away_box(
         raise ValueError(f"missing must be 'left' or 'right', got {missing!r}")
     sign_x = 1.0 if missing == "left" else -1.0
     direction = torch.tensor([sign_x, 1.0], dtype=box.dtype, device=box.device)
-    centre = box[:, :2] + distance * direction * box[:, 2:]
+    centre = box[:, :2] + _turn(distance * direction * box[:, 2:], angle)
     return torch.cat([centre, box[:, 2:]], dim=-1)
 
 
@@ -255,10 +291,12 @@ class RelationEmbedding(nn.Module):
         self.project = nn.Linear(2 * channels, channels) if join == "concat" else None
 
     def embed(
-        self, box_right: Tensor, box_left: Tensor, grid: tuple[int, int], mirror_left: bool = True
+        self, box_right: Tensor, box_left: Tensor, grid: tuple[int, int], mirror_left: bool = True,
+        angles: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """``(R_R2L, R_L2R)``, each ``(B, H, W, C)`` in its hand's token order."""
-        input_right, input_left = relation_inputs(box_right, box_left, grid, self.tau, mirror_left)
+        input_right, input_left = relation_inputs(box_right, box_left, grid, self.tau, mirror_left,
+                                                  angles)
         dtype = self.mlp[0].weight.dtype
         return self.mlp(input_right.to(dtype)), self.mlp(input_left.to(dtype))
 
@@ -274,6 +312,7 @@ class RelationEmbedding(nn.Module):
         box_right: Tensor,
         box_left: Tensor,
         mirror_left: bool = True,
+        angles: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Relation-aware tokens of both hands.
 
@@ -283,6 +322,7 @@ class RelationEmbedding(nn.Module):
             box_right, box_left: ``(B, 4)`` boxes ``[cx, cy, sx, sy]`` in image pixels (a
                 missing hand's from :func:`far_away_box`).
             mirror_left: whether the left crop was mirrored (see :func:`relation_inputs`).
+            angles: optional ``(B, 2)`` crop angles (right, left), radians.
 
         Returns:
             ``(tokens_right_plus, tokens_left_plus)``, each ``(B, H, W, C)``.
@@ -290,5 +330,5 @@ class RelationEmbedding(nn.Module):
         grid = tuple(tokens_right.shape[1:3])
         if tuple(tokens_left.shape[1:3]) != grid:
             raise ValueError(f"token grids differ: {tuple(tokens_right.shape)} vs {tuple(tokens_left.shape)}")
-        relation_right, relation_left = self.embed(box_right, box_left, grid, mirror_left)
+        relation_right, relation_left = self.embed(box_right, box_left, grid, mirror_left, angles)
         return self._join(tokens_right, relation_right), self._join(tokens_left, relation_left)

@@ -46,24 +46,40 @@ def sine_encoding(offsets: Tensor, dim: int) -> Tensor:
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
+def sine_positions(grid: tuple[int, int], dim: int, dtype=torch.float32, device=None) -> Tensor:
+    """2D sine encoding of a token grid: `(h w, dim)`, the first half of the channels
+    :func:`sine_encoding` of the row, the second of the column (``dim`` divisible by 4)."""
+    h, w = grid
+    rows = sine_encoding(torch.arange(h, dtype=dtype, device=device), dim // 2)
+    cols = sine_encoding(torch.arange(w, dtype=dtype, device=device), dim // 2)
+    return torch.cat([rows[:, None].expand(h, w, -1), cols[None].expand(h, w, -1)], -1).reshape(h * w, dim)
+
+
 class SpatialFusion(nn.Module):
     """Self-attention over the concatenated tokens of both hands (or of one holistic crop).
 
     A learned embedding per token group (right hand, left hand) tells attention which
-    hand a token came from; the backbone's position embedding already says where.
+    hand a token came from. Where a token sits comes from the backbone's position
+    embedding, or, for a backbone without one (``positions=True``), from a 2D sine
+    encoding of its grid cell added here.
     """
 
-    def __init__(self, dim: int, depth: int, heads: int, groups: int = 2):
+    def __init__(self, dim: int, depth: int, heads: int, groups: int = 2, positions: bool = False):
         super().__init__()
+        self.positions = positions
         self.group_embed = nn.Parameter(torch.zeros(groups, dim))
         self.encoder = nn.TransformerEncoder(_encoder_layer(dim, heads), depth,
                                              enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """`(N, G, L, C)` tokens of G groups -> `(N, G, L, C)` fused tokens."""
+    def forward(self, tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+        """`(N, G, L, C)` tokens of G groups on an `(h, w)` grid (``L = h w``, row-major)
+        -> `(N, G, L, C)` fused tokens."""
         n, g, l, c = tokens.shape
-        x = (tokens + self.group_embed[:g, None, :]).reshape(n, g * l, c)
+        x = tokens + self.group_embed[:g, None, :]
+        if self.positions:
+            x = x + sine_positions(grid, c, tokens.dtype, tokens.device)
+        x = x.reshape(n, g * l, c)
         return self.norm(self.encoder(x)).reshape(n, g, l, c)
 
 
