@@ -1,7 +1,8 @@
 """End-to-end speed of ``fourdhands run`` on a 640x480 clip, split into its stages.
 
     python benchmarks/bench_run.py                      # the shipped checkpoint, the demo clip
-    python benchmarks/bench_run.py --ckpt runs/tiny_full/step-0000600 --frames 96
+    python benchmarks/bench_run.py --input ../shared/samples/real/egocentric_kitchen_hands.mp4 \
+        --out benchmarks/results/run_kitchen_cpu.md   # a real clip, MediaPipe, default camera
 
 The clip is the demo's (a synthetic two-hand video, 640x480, 30 fps; ``fourdhands demo``
 makes the same one). Two runs in one process, one after the other: with rendering
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,27 +39,34 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", default=None, help="checkpoint (default: the shipped one)")
     ap.add_argument("--out", default=str(RESULTS / "run_cpu.md"))
+    ap.add_argument("--input", default=None, help="a video of your own (MediaPipe's hands, default camera) "
+                                                  "instead of the demo clip")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_run."))
     try:
-        gt = make_clip(work / "input")
-        detector = "mediapipe" if _mediapipe_available() else "true boxes"
+        if args.input:
+            clip, what, detector = Path(args.input), Path(args.input).name, "mediapipe"
+            camera = {}
+        else:
+            gt = make_clip(work / "input")
+            clip, what = work / "input" / "clip.mp4", "the demo clip"
+            detector = "mediapipe" if _mediapipe_available() else "true boxes"
+            camera = dict(focal=float(gt["K"][0, 0, 0]), principal_point=tuple(gt["K"][0, :2, 2].tolist()))
         rows = []
         for render in (True, False):
-            settings = RunSettings(ckpt=args.ckpt, focal=float(gt["K"][0, 0, 0]), render=render, progress=False,
-                                   principal_point=tuple(gt["K"][0, :2, 2].tolist()),
+            settings = RunSettings(ckpt=args.ckpt, render=render, progress=False, **camera,
                                    boxes=None if detector == "mediapipe" else str(work / "input" / "boxes.json"))
             t0 = time.perf_counter()
-            s = run(work / "input" / "clip.mp4", work / f"out_{render}", settings)
+            s = run(clip, work / f"out_{render}", settings)
             rows.append((render, s, time.perf_counter() - t0))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     lines = ["# `fourdhands run`: end-to-end speed on this CPU", "",
-             f"Command: `python benchmarks/bench_run.py{' --ckpt ' + args.ckpt if args.ckpt else ''}`  ",
+             "Command: `python benchmarks/bench_run.py" + "".join(f" {a}" for a in sys.argv[1:]) + "`  ",
              f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-             f"torch {torch.__version__}; hands from {detector}; the demo clip "
-             f"({rows[0][1]['frames']} frames, 640x480), checkpoint {rows[0][1]['checkpoint']}.", "",
+             f"torch {torch.__version__}; hands from {detector}; {what} "
+             f"({rows[0][1]['frames']} frames), checkpoint {Path(rows[0][1]['checkpoint']).name}.", "",
              "| stage | " + " | ".join(f"{'render' if r else 'no render'} ms/frame | share" for r, _, _ in rows) + " |",
              "|---|" + "---:|---:|" * len(rows)]
     for stage in STAGES + ("other",):

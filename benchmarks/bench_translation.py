@@ -1,7 +1,7 @@
 """Crop camera or PnP: which puts the hands in the right place? Measured on synthetic
 ground truth with the inference pipeline itself (true boxes, true intrinsics).
 
-    python benchmarks/bench_translation.py --ckpt fourdhands/checkpoints/tiny_full \\
+    python benchmarks/bench_translation.py --ckpt runs/tiny_full/step-0000600 \\
         --data data/synth/interacting data/synth/far_and_scaled data/synth/single_hand data/synth/occluded
 
 For every frame of every sequence, :class:`fourdhands.pipeline.Reconstructor` runs with
@@ -51,7 +51,9 @@ def split_errors(net, gap: int, data: Path, translation: str) -> dict[str, float
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ckpt", default=None, help="checkpoint (default: the shipped one)")
+    ap.add_argument("--ckpt", required=True,
+                    help="a checkpoint that regresses in the camera frame (a ViT one; crop-frame "
+                         "networks such as the shipped one place hands exactly and have no PnP step)")
     ap.add_argument("--data", nargs="+", required=True, help="synthetic split folders")
     ap.add_argument("--out", default=str(RESULTS / "translation_cpu.md"))
     args = ap.parse_args()
@@ -62,7 +64,7 @@ def main() -> None:
         rows.append((folder.name, errors))
         print(folder.name, errors, flush=True)
     lines = ["# Hand translation: crop camera against PnP (synthetic ground truth)", "",
-             f"Command: `python benchmarks/bench_translation.py --ckpt {args.ckpt or 'fourdhands/checkpoints/tiny_full'} "
+             f"Command: `python benchmarks/bench_translation.py --ckpt {args.ckpt} "
              f"--data {' '.join(args.data)}`", "",
              "Medians of the wrist position error in the camera frame (mm) and of the 2D keypoint error "
              "(px); share of hands placed over 1 m off; true boxes and intrinsics; in both methods the "

@@ -1,7 +1,7 @@
 """Accuracy on real images: the 4 InterHand2.6M frames, and 2D agreement with MediaPipe on the photos.
 
     python benchmarks/eval_real.py                        # the shipped checkpoint
-    python benchmarks/eval_real.py --ckpt runs/tiny_full/step-0000600 --out /tmp/real.md
+    python benchmarks/eval_real.py --ckpt runs/mediapipe_full/step-0000600 --out /tmp/real.md
 
 1. InterHand2.6M (``../shared/samples/datasets/interhand26m``, read by
    :func:`fourdhands.data.interhand.read_interhand_frames`): each frame is given to the
@@ -142,52 +142,9 @@ def mediapipe_detector():
 
 
 def mediapipe_hands(detector, image: np.ndarray):
-    """``[(Detection, landmarks (21, 2) px)]`` of ``image``, most confident first.
-
-    Uses the landmarks a detection carries (``Detection.landmarks``). With a detector whose
-    detections carry only boxes, this repeats the steps of ``MediaPipeHands.detect``
-    (views, merge, fragments, scale back) keeping each hand's landmarks, and checks that
-    the boxes equal ``detect``'s own.
-    """
-    detections = detector.detect(image)
-    attached = [getattr(d, "landmarks", None) for d in detections]
-    if all(a is not None for a in attached):
-        return [(d, np.asarray(a, float).reshape(21, 2)) for d, a in zip(detections, attached)]
-
-    from dataclasses import replace
-
-    from fourdhands.detect import mediapipe_hands as mp
-
-    H, W = image.shape[:2]
-    scale = min(1.0, detector.max_side / max(H, W))
-    small = image
-    if scale < 1:
-        size = (max(1, round(W * scale)), max(1, round(H * scale)))
-        small = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-    h, w = small.shape[:2]
-    views = detector.views(w, h)
-    found = []
-    for view in views:
-        for keypoints, side, score in detector._run(mp.view_pixels(small, view), view.flip):
-            hand = mp.hand_in_image(keypoints, side, score, view)
-            if not mp.cut_by_view(hand, view, w, h):
-                found.append(hand)
-    out = []
-    for hand in mp.drop_fragments(mp.merge_hands(found, detector.same_hand)):
-        looked = sum(not mp.cut_by_view(hand, v, w, h) for v in views)
-        hand = replace(hand, keypoints=hand.keypoints * (W / w, H / h))
-        d = mp.to_detection(hand, W, H, looked)
-        if d is not None:
-            out.append((d, hand.keypoints))
-    out.sort(key=lambda p: p[0].score, reverse=True)
-    out = out[:detector.max_num_hands]
-    # MediaPipe is deterministic on the same pixels: the replay must give detect()'s boxes
-    mine = sorted(tuple(np.round(d.box, 3)) for d, _ in out)
-    theirs = sorted(tuple(np.round(d.box, 3)) for d in detections)
-    if mine != theirs:
-        print(f"warning: MediaPipe landmark replay differs from detect() ({len(mine)} vs {len(theirs)} hands)",
-              file=sys.stderr)
-    return out
+    """``[(Detection, landmarks (21, 2) px)]`` of ``image``, most confident first (the
+    landmarks every MediaPipe detection carries)."""
+    return [(d, np.asarray(d.landmarks, float).reshape(21, 2)) for d in detector.detect(image)]
 
 
 def mediapipe_in_box(detector, image: np.ndarray, box, factor: float = CROP_FACTOR):

@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pack = sub.add_parser("pack", help="store a checkpoint as the package ships it (float16, no optimizer state)",
                           description="Copy a checkpoint's weights in float16 with its config, without the "
-                                      "optimizer state: how fourdhands/checkpoints/tiny_full was made.")
+                                      "optimizer state: how fourdhands/checkpoints/mediapipe_full was made.")
     pack.add_argument("ckpt", help="checkpoint folder (step-NNNNNNN)")
     pack.add_argument("dest", help="destination folder (replaced)")
     pack.set_defaults(func=_pack)
@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(video input) and summary.json into OUT.")
     run.add_argument("input", help="an image, a folder of images, or a video (mp4, mov, avi, webm)")
     run.add_argument("-o", "--output", required=True, help="output folder")
-    run.add_argument("--ckpt", default=None, help="checkpoint folder (default: the shipped tiny_full model)")
+    run.add_argument("--ckpt", default=None, help="checkpoint folder (default: the shipped mediapipe_full model)")
     run.add_argument("--hand-model", default=None,
                      help="'open' or a MANO_RIGHT.pkl/.npz path (default: the checkpoint's, the open hand model)")
     run.add_argument("--focal", type=_positive, default=None,

@@ -31,6 +31,7 @@ from . import metrics
 from .checkpoint import load_checkpoint, read_config
 from .data.dataset import HandWindows
 from .data.sample import SampleConfig, network_inputs
+from .geometry.camera import depths_from_v
 from .geometry.rotations import axis_angle_to_matrix
 from .io import atomic_path, ensure_output_dir, write_json
 
@@ -40,6 +41,8 @@ PROTOCOLS = {
     "mpvpe": "MPVPE, IntagHand protocol, mm",
     "mpjpe_wrist": "MPJPE, InterHand2.6M protocol (wrist-aligned, no scaling), mm",
     "mrrpe": "MRRPE (error of v = left wrist - right wrist), both hands present, mm",
+    "mrrpe_placed": "MRRPE of the hands as `fourdhands run` places them (each wrist on its crop camera's ray, "
+                    "depths from v), mm",
     "accel": "Accel_E (VIBE), wrist-aligned joints, per sequence, mm/frame^2",
     "rr_mpjpe": "DexYCB root-relative MPJPE (wrist-subtracted), mm",
     "rr_auc": "DexYCB root-relative AUC of PCK over 0-50 mm",
@@ -132,8 +135,11 @@ def split_metrics(r: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
         table[side] = {k: float(v) for k, v in row.items()}
     both = r["present"].all(1)
     mean_v = r["gt_v"][both].mean(0) if both.any() else np.zeros(3)
+    placed = _placed_v(r)
     shared = {
         "mrrpe": metrics.mrrpe(r["pred_v"], np.zeros_like(r["pred_v"]), r["gt_v"], np.zeros_like(r["gt_v"]), both)
+        if both.any() else float("nan"),
+        "mrrpe_placed": metrics.mrrpe(placed, np.zeros_like(placed), r["gt_v"], np.zeros_like(r["gt_v"]), both)
         if both.any() else float("nan"),
         "mean_v_mrrpe": metrics.mrrpe(np.broadcast_to(mean_v, r["gt_v"].shape), np.zeros_like(r["gt_v"]),
                                       r["gt_v"], np.zeros_like(r["gt_v"]), both) if both.any() else float("nan"),
@@ -142,6 +148,19 @@ def split_metrics(r: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     for row in table.values():
         row.update({k: float(v) for k, v in shared.items()})
     return table
+
+
+def _placed_v(r: dict[str, np.ndarray]) -> np.ndarray:
+    """`(N, 3)` v as ``fourdhands run`` places the hands: each wrist slid along its crop
+    camera's ray to the depths that v gives (:func:`~fourdhands.geometry.camera.depths_from_v`)."""
+    out = np.zeros_like(r["pred_v"])
+    for i, (wrists, v) in enumerate(zip(r["pred_kp"][:, :, 0], r["pred_v"])):
+        roots = torch.as_tensor(wrists)
+        if (roots[:, 2] > 0).all():
+            depths = depths_from_v(roots, torch.as_tensor(v)).clamp_min(0.05)
+            placed = roots * (depths / roots[:, 2])[:, None]
+            out[i] = (placed[1] - placed[0]).numpy()
+    return out
 
 
 def _accel(r: dict[str, np.ndarray], h: int) -> float:
@@ -179,7 +198,7 @@ def evaluate(ckpt: str | os.PathLike, data_dirs: list[str], out_dir: str | os.Pa
 
 
 def to_markdown(results: dict) -> str:
-    cols = ["mpjpe", "mpvpe", "mrrpe", "accel", "mpjpe_wrist", "rr_mpjpe", "rr_auc", "pa_mpjpe",
+    cols = ["mpjpe", "mpvpe", "mrrpe", "mrrpe_placed", "accel", "mpjpe_wrist", "rr_mpjpe", "rr_auc", "pa_mpjpe",
             "pa_auc", "mean_pose_mpjpe", "mean_pose_pa_mpjpe", "mean_v_mrrpe", "orient", "mean_orient"]
     lines = [f"# Evaluation of `{results['checkpoint']}`", "",
              "| split | hand | frames | " + " | ".join(cols) + " |",

@@ -138,7 +138,8 @@ class RunOutputs:
             # half-transparent meshes: the hand stays visible under its fit
             on = drawn.mesh_id >= 0
             picture = background.copy()
-            picture[on] = ((35 * background[on].astype(np.uint16) + 65 * drawn.image[on]) // 100).astype(np.uint8)
+            blend = 35 * background[on].astype(np.uint16) + 65 * drawn.image[on].astype(np.uint16)  # no uint8 wrap
+            picture[on] = (blend // 100).astype(np.uint8)
         canvas = Image.fromarray(np.ascontiguousarray(picture))
         draw = ImageDraw.Draw(canvas)
         for side, hand in result.hands.items():

@@ -30,9 +30,13 @@ of view), with the principal point given or at the image centre. Each hand's tra
 ``translation="crop"``) or by PnP of its 3D keypoints against where its crop camera sees
 them (:func:`~fourdhands.geometry.pnp.solve_translation`, the authors' released code,
 ``translation="pnp"``); ``benchmarks/bench_translation.py`` compares the two on synthetic
-ground truth. With both hands present the two wrists are then moved symmetrically so that
-their difference is the network's relative vector v (the midpoint stays), so v and the two
-translations agree exactly.
+ground truth. With both hands present, v then sets the two hands' depths: each hand
+slides along its wrist's camera ray (so where it appears in the image, which its crop
+camera gets right, does not move) to the depths that bring the wrists' difference closest
+to v, held softly near the crop cameras' depths
+(:func:`~fourdhands.geometry.camera.depths_from_v`). Moving the wrists
+freely to match v exactly (the earlier rule) shifted well-placed hands sideways by half
+of v's error.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from PIL import Image
 from .data.augment import crop_boxes
 from .data.sample import window_frames
 from .errors import UserError
-from .geometry.camera import crop_camera_pixels, field_of_view_focal, intrinsics, project
+from .geometry.camera import crop_camera_pixels, depths_from_v, field_of_view_focal, intrinsics, project
 from .geometry.crop import box_to_crop_affine, crop_image
 from .geometry.crop_frame import upright_angle
 from .geometry.pnp import solve_translation
@@ -300,14 +304,15 @@ class Reconstructor:
         v = pred.v[0, 0].double().cpu()
         if present_now.all():
             roots = keypoints[:, 0] + transl
-            midpoint = roots.mean(0)
-            transl = transl + torch.stack([midpoint - v / 2, midpoint + v / 2]) - roots
+            depths = depths_from_v(roots, v).clamp_min(0.05)  # never behind or at the camera
+            transl = transl + roots * (depths / roots[:, 2] - 1)[:, None]
         vertices = pred.vertices[0, 0].double().cpu() + transl[:, None]
         cam_kp = keypoints + transl[:, None]
         kp2d = project(cam_kp, K)
         axis_angle = matrix_to_axis_angle(pred.rotmats[0, 0].double().cpu())  # (2, 16, 3)
         betas = pred.betas[0, 0].double().cpu()
-        result = FrameResult(t, centre.image_size, K.numpy(), v=v.numpy() if present_now.all() else None)
+        placed_v = (cam_kp[1, 0] - cam_kp[0, 0]).numpy()  # v as the placed hands give it
+        result = FrameResult(t, centre.image_size, K.numpy(), v=placed_v if present_now.all() else None)
         for h, side in enumerate(SIDES):
             hand = centre.hands[h]
             if hand is None:

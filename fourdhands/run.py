@@ -25,7 +25,7 @@ import numpy as np
 from .errors import UserError
 from .io import ensure_output_dir, write_json
 
-SHIPPED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "tiny_full"
+SHIPPED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "mediapipe_full"
 STAGES = ("decode", "detection", "crops", "backbone", "fusion", "rendering", "writing")
 
 

@@ -92,7 +92,17 @@ MALFORMED = {
     "duplicate_frame.json": ('{"frames": {"0": [], "0": []}}', "twice"),
     "score.json": ({"frames": {"0": [_hand(score=2)]}}, "[0, 1]"),
     "unknown_key.json": ({"frames": {"0": [_hand(scroe=1)]}}, "'scroe'"),
+    "landmarks_count.json": ({"frames": {"0": [_hand(landmarks=[[1, 2]] * 20)]}}, "21 [x, y]"),
+    "landmarks_value.json": ({"frames": {"0": [_hand(landmarks=[[1, 2]] * 20 + [[1, "x"]])]}}, "'x'"),
 }
+
+
+def test_landmarks_in_a_boxes_file_reach_the_detection(tmp_path):
+    points = [[100 + i, 120 - 2 * i] for i in range(21)]
+    boxes = load_boxes(_write(tmp_path, "b.json", {"frames": {"0": [_hand(landmarks=points), _hand(hand="left")]}}))
+    right, left = boxes.detections_for(0, "")
+    np.testing.assert_array_equal(right.landmarks, np.array(points, float))
+    assert left.landmarks is None
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))

@@ -186,3 +186,32 @@ def test_missing_entries_and_images_are_one_line_errors(tmp_path):
     with pytest.raises(UserError) as e:
         read_interhand_frames(dst)
     assert "image2017.jpg" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_shipped_network_places_real_hands_in_3d(frames):
+    """A guard on the whole preprocessing chain (crops, upright turn, normalisation, crop
+    frame, the shipped weights): the shipped network on these real frames, given their
+    true boxes, 2D wrist/knuckle and intrinsics, stays near its measured wrist-aligned
+    MPJPE (benchmarks/results/real_cpu.md); a broken stage sends it past 80 mm."""
+    pytest.importorskip("mediapipe")
+    from PIL import Image
+
+    from fourdhands.pipeline import Reconstructor, TrackedHand
+    from fourdhands.run import load_network
+
+    net, _ = load_network(None, None, "cpu")
+    errors = []
+    for f in frames.values():
+        image = np.asarray(Image.open(f.image_path).convert("RGB"))
+        hands = tuple(TrackedHand(tuple(f.boxes[h]), 1.0, f.keypoints_2d[h]) if f.present[h] else None
+                      for h in range(2))
+        recon = Reconstructor(net, gap=1)
+        result = (recon.push(image, hands, focal=float(np.mean(f.focal)), principal_point=f.principal_point)
+                  + recon.finish())[0]
+        for h, side in enumerate(("right", "left")):
+            if f.present[h]:
+                pred = result.hands[side].keypoints_3d
+                pred, gt = pred - pred[:1], f.keypoints_3d[h] - f.keypoints_3d[h][:1]
+                errors.append(np.linalg.norm(pred - gt, axis=-1)[f.valid[h]].mean())
+    assert len(errors) == 6
+    assert 1000 * np.mean(errors) < 60.0, errors

@@ -80,12 +80,15 @@ def test_cached_streaming_equals_the_network_on_each_window(net, clip):
             h = ("right", "left").index(side)
             assert np.allclose(r.hands[side].transl, pred.transl[0, 0, h].numpy(), rtol=1e-4, atol=1e-4)
         else:
-            # both: the wrists differ by v and keep the crop cameras' midpoint
-            v = pred.v[0, 0].double().numpy()
+            # both: each wrist stays on its crop camera's ray, at the depths v gives
+            from fourdhands.geometry.camera import depths_from_v
+
             wr, wl = r.hands["right"].keypoints_3d[0], r.hands["left"].keypoints_3d[0]
-            assert np.allclose(wl - wr, v, atol=1e-5) and np.allclose(r.v, v, atol=1e-5)
-            crop_wrists = pred.camera_keypoints[0, 0, :, 0].double().numpy()
-            assert np.allclose((wr + wl) / 2, crop_wrists.mean(0), rtol=1e-4, atol=1e-4)
+            crop_wrists = pred.camera_keypoints[0, 0, :, 0].double()
+            for placed, crop in zip((wr, wl), crop_wrists.numpy()):
+                assert np.allclose(placed / placed[2], crop / crop[2], atol=1e-6)
+            depths = depths_from_v(crop_wrists, pred.v[0, 0].double()).clamp_min(0.05).numpy()  # as placed
+            assert np.allclose([wr[2], wl[2]], depths, rtol=1e-5) and np.allclose(r.v, wl - wr)
 
 
 def test_results_are_consistent_in_camera_space(net, clip):
@@ -166,3 +169,49 @@ def test_a_large_hand_is_shrunk_with_a_box_filter_not_aliased():
     crops, _ = prepare_crops(image, boxes, np.array([True, False]), (64, 48), 1.3)
     assert float((crops[0] - 0.5).abs().max()) < 0.01
     assert torch.equal(crops[1], torch.zeros_like(crops[1]))
+
+
+def test_an_upright_network_turns_each_crop_by_its_landmarks():
+    """With landmarks the reconstructor cuts the crop turned so the wrist -> middle knuckle
+    points up and hands the angle to the network: its result equals the network run on
+    that turned crop with that angle; without landmarks the crop is not turned."""
+    torch.manual_seed(0)
+    upright = FourDHands(model_config("tiny", "cross_s", image_size=(64, 48), upright=True, crop_frame=True)).eval()
+    image = np.random.default_rng(3).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    landmarks = np.zeros((21, 2))
+    landmarks[0], landmarks[9] = (40.0, 50.0), (55.0, 50.0)  # pointing right: turn by +90 deg
+    hand = TrackedHand((45, 50, 30, 36), 0.9, landmarks)
+    assert hand.angle() == pytest.approx(np.pi / 2)
+    assert TrackedHand((45, 50, 30, 36)).angle() == 0.0
+    recon = Reconstructor(upright, gap=1)
+    got = (recon.push(image, (hand, None), focal=150.0) + recon.finish())[0]
+    boxes = np.array([hand.box, (0, 0, 0, 0)], float)
+    present = np.array([True, False])
+    angles = np.array([np.pi / 2, 0.0])
+    crops, cboxes = prepare_crops(image, boxes, present, (64, 48), 1.3, angles)
+    size = torch.tensor([[W, H]], dtype=torch.float32)
+    with torch.no_grad():
+        want = upright(crops[None, None], torch.as_tensor(cboxes, dtype=torch.float32)[None, None], size,
+                       torch.tensor([150.0]), torch.as_tensor(present)[None, None], principal_point=size / 2,
+                       angles=torch.as_tensor(angles, dtype=torch.float32)[None, None])
+    np.testing.assert_allclose(got.hands["right"].keypoints_3d, want.camera_keypoints[0, 0, 0].numpy(), atol=1e-4)
+    with pytest.raises(Exception, match="use --translation crop"):
+        Reconstructor(upright, gap=1, translation="pnp")
+
+
+def test_v_sets_the_depths_along_the_wrist_rays():
+    from fourdhands.geometry.camera import depths_from_v
+
+    true = torch.tensor([[0.10, -0.05, 0.80], [-0.15, 0.02, 0.95]], dtype=torch.float64)
+    v = true[1] - true[0]
+    wrong = true * torch.tensor([[1.3], [0.8]], dtype=torch.float64)  # same rays, wrong depths
+    # v consistent with the rays and a faint depth prior: the true depths come back
+    torch.testing.assert_close(depths_from_v(wrong, v, weight=1e-6), true[:, 2], atol=1e-5, rtol=0)
+    # a strong prior keeps the crop cameras' depths
+    torch.testing.assert_close(depths_from_v(wrong, v, weight=1e6), wrong[:, 2], atol=1e-6, rtol=0)
+    # in between, hand-worked normal equations of the 5 x 2 least-squares problem
+    w = 0.3
+    q = wrong / wrong[:, 2:]
+    A = torch.cat([torch.stack([-q[0], q[1]], 1), w * torch.eye(2, dtype=torch.float64)])
+    b = torch.cat([v, w * wrong[:, 2]])
+    torch.testing.assert_close(depths_from_v(wrong, v, w), torch.linalg.solve(A.T @ A, A.T @ b))

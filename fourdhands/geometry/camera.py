@@ -185,3 +185,19 @@ def crop_camera_pixels(points: torch.Tensor, cam: torch.Tensor, box_center: torc
     p = points + crop_cam_to_translation(cam)[..., None, :]
     crop_px = CROP_FOCAL * p[..., :2] / p[..., 2:]
     return box_center[..., None, :] + crop_px * (box_size / CROP_SIZE)[..., None, None]
+
+
+V_DEPTH_WEIGHT = 0.3
+"""How strongly the crop cameras' depths hold against v (metres of v per metre of depth)."""
+
+
+def depths_from_v(roots: torch.Tensor, v: torch.Tensor, weight: float = V_DEPTH_WEIGHT) -> torch.Tensor:
+    """New wrist depths `(2,)` for wrists `roots (2, 3)` (right, left; camera frame, z > 0)
+    kept on their camera rays, ``root_h * d_h / z_h``: the least-squares solution of
+    ``d_L q_L - d_R q_R = v`` (``q = root / z``, `v (3,)` left minus right) plus
+    ``weight * (d_h - z_h) = 0`` for each hand."""
+    q = roots / roots[:, 2:]
+    z = roots[:, 2]
+    A = torch.cat([torch.stack([-q[0], q[1]], dim=1), weight * torch.eye(2, dtype=roots.dtype)])
+    b = torch.cat([v, weight * z])
+    return torch.linalg.lstsq(A, b[:, None]).solution[:, 0]
