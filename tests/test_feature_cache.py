@@ -78,3 +78,15 @@ def test_an_interrupted_build_resumes_and_other_settings_are_refused(data, tmp_p
         build_cache(net, [str(data)], out, sample, draws=2, seed=0, chunk=1, progress=False)
     with pytest.raises(UserError, match="not a feature cache"):
         CachedWindows(tmp_path / "nothing", 1, 1)
+
+
+def test_cache_command_without_a_cache_folder_is_a_one_line_error(tmp_path, capsys):
+    from fourdhands.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text("model: {preset: tiny, ablation: cross_s, image_size: [64, 48]}\ndata: [{path: nowhere}]\n")
+    assert main(["cache", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "names no cache folder" in err, err
+    assert main(["cache", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such config file" in capsys.readouterr().err
