@@ -261,3 +261,36 @@ def test_a_child_forked_after_gl_started_renders_with_numpy():
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend"):
         Renderer((8, 8), "vulkan")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vertex_colours_interpolate_perspective_correctly(backend):
+    """A quad tilted in depth, red at its near edge and blue at its far edge: the colour
+    at a pixel is the mix at that pixel's point on the surface, worked out by hand by
+    intersecting the pixel's ray with the plane (not the mix at the screen midpoint)."""
+    v = np.array([[-0.4, -0.3, 1.0], [0.4, -0.3, 1.0], [0.4, 0.3, 3.0], [-0.4, 0.3, 3.0]])
+    f = np.array([[0, 1, 2], [0, 2, 3]])
+    colors = np.array([[1.0, 0, 0], [1.0, 0, 0], [0, 0, 1.0], [0, 0, 1.0]])
+    light = Light(ambient=1.0, key=0.0, fill=0.0, specular=0.0)
+    r = Renderer((80, 100), backend).render([Mesh(v, f, colors)], K, light=light)
+    fy, cy = K[1, 1], K[1, 2]
+    for row in (15, 30, 45):
+        ray_y = (row + 0.5 - cy) / fy  # y / z along the pixel's ray
+        # the plane: y = -0.3 + 0.3 (z - 1); on the ray y = ray_y z
+        z = (-0.3 - 0.3) / (ray_y - 0.3)
+        blue = (z - 1.0) / 2.0
+        np.testing.assert_allclose(r.image[row, 50, [0, 2]] / 255.0, [1 - blue, blue], atol=3 / 255)
+    with pytest.raises(ValueError, match="color must be"):
+        Renderer((8, 10), backend).render([Mesh(v, f, colors[:3])], K)
+
+
+@needs_gl
+def test_gl_and_numpy_agree_on_vertex_colours(two_hands):
+    meshes, Kx, photo = two_hands
+    gen = np.random.default_rng(3)
+    coloured = [replace(m, color=gen.uniform(0, 1, (len(m.vertices), 3))) for m in meshes]
+    a = Renderer(photo.shape[:2], "gl").render(coloured, Kx, photo)
+    b = Renderer(photo.shape[:2], "numpy").render(coloured, Kx, photo)
+    agree = (a.mesh_id == b.mesh_id) & (a.mesh_id >= 0) & np.isclose(a.depth, b.depth, rtol=1e-4, atol=0)
+    assert agree.sum() > 2000
+    assert np.percentile(np.abs(a.image[agree].astype(int) - b.image[agree]), 99.5) <= 2

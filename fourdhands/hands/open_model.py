@@ -37,6 +37,7 @@ import mcubes
 import numpy as np
 import trimesh
 
+from . import anthropometry
 from .mirror import mirror_model_data
 
 #: What each of the 10 shape directions changes, in order; +1 is "more of it".
@@ -54,9 +55,10 @@ SHAPE_DIRECTIONS = (
 )
 
 # Rest-pose design of the right hand, in metres, in a wrist-centred frame with MANO's axes
-# (fingers along -x, index at +z, palm facing -y). Proportions follow adult anthropometry:
-# wrist to middle fingertip 18.5 cm, palm breadth ~8.5 cm, palm thickness ~2.6 cm.
+# (fingers along -x, index at +z, palm facing -y). Segment lengths, palm length, knuckle
+# arc and palm breadth come from published anthropometry (:mod:`.anthropometry`).
 _WRIST_OFFSET = np.array([0.096, 0.006, 0.006])  # near MANO's wrist, so transl means the same
+_PALM_LENGTH = anthropometry.palm_length()
 
 
 @dataclass(frozen=True)
@@ -67,18 +69,37 @@ class _Finger:
     radii: tuple[float, float, float, float]  # flesh radius at the three joints and the tip
 
 
+def _unit(d) -> np.ndarray:
+    d = np.asarray(d, float)
+    return d / np.linalg.norm(d)
+
+
+def _long_fingers() -> list[_Finger]:
+    """Index to pinky: MCPs across the palm (y, z chosen for the palm breadth), set back
+    from the middle one's so that the fingertips, extended and adducted (along -x), fall
+    short of the middle tip by the measured amounts; the middle MCP lies one palm length
+    from the wrist. At rest the fingers splay a little from there."""
+    lengths = anthropometry.finger_lengths()
+    names = ("index", "middle", "ring", "pinky")
+    directions = [(-1.0, 0.0, 0.05), (-1.0, 0.0, -0.08), (-1.0, 0.0, -0.22), (-1.0, 0.0, -0.45)]
+    yz = [(0.0, 0.027), (0.0005, 0.006), (0.0, -0.015), (-0.002, -0.036)]
+    radii = [(0.0101, 0.0091, 0.0081, 0.0072), (0.0103, 0.0093, 0.0083, 0.0073),
+             (0.0097, 0.0088, 0.0078, 0.0069), (0.0087, 0.0079, 0.0071, 0.0063)]
+    y, z = yz[1]
+    middle_mcp = np.array([-np.sqrt(_PALM_LENGTH**2 - y * y - z * z), y, z])
+    middle_tip_x = middle_mcp[0] - lengths[2].sum()
+    out = []
+    for k, name in enumerate(names):
+        mcp = (middle_tip_x + anthropometry.TIP_SHORTFALL[name] + lengths[k + 1].sum(), *yz[k])
+        out.append(_Finger(tuple(float(c) for c in mcp), directions[k], tuple(lengths[k + 1]), radii[k]))
+    return out
+
+
 # Order: thumb, index, middle, ring, pinky (the order of the 21-keypoint layout).
 _FINGERS = (
-    _Finger((-0.020, -0.011, 0.025), (-0.62, -0.18, 0.76), (0.040, 0.031, 0.029),
+    _Finger((-0.020, -0.011, 0.025), (-0.62, -0.18, 0.76), tuple(anthropometry.finger_lengths()[0]),
             (0.0150, 0.0118, 0.0102, 0.0090)),
-    _Finger((-0.086, 0.0, 0.023), (-1.0, 0.0, 0.05), (0.040, 0.025, 0.022),
-            (0.0101, 0.0091, 0.0081, 0.0072)),
-    _Finger((-0.091, 0.0005, 0.003), (-1.0, 0.0, -0.08), (0.044, 0.028, 0.024),
-            (0.0103, 0.0093, 0.0083, 0.0073)),
-    _Finger((-0.087, 0.0, -0.016), (-1.0, 0.0, -0.22), (0.041, 0.027, 0.023),
-            (0.0097, 0.0088, 0.0078, 0.0069)),
-    _Finger((-0.078, -0.002, -0.033), (-1.0, 0.0, -0.45), (0.032, 0.021, 0.020),
-            (0.0087, 0.0079, 0.0071, 0.0063)),
+    *_long_fingers(),
 )
 
 # MANO joint index of each finger's three joints, fingers in the order of _FINGERS.
@@ -87,9 +108,9 @@ _PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14])
 
 # Palm: a planar polygon (x, z) at y = 0, thickened by a radius that grows towards the wrist.
 _PALM_POLYGON = np.array([
-    [0.012, 0.013], [-0.010, 0.015], [-0.040, 0.019], [-0.070, 0.022], [-0.081, 0.020],
-    [-0.086, 0.008], [-0.085, -0.006], [-0.081, -0.018], [-0.073, -0.029], [-0.060, -0.032],
-    [-0.035, -0.030], [-0.012, -0.022], [0.012, -0.016],
+    [0.012, 0.013], [-0.010, 0.016], [-0.040, 0.022], [-0.072, 0.026], [-0.086, 0.024],
+    [-0.088, 0.010], [-0.087, -0.006], [-0.083, -0.020], [-0.076, -0.032], [-0.062, -0.036],
+    [-0.035, -0.032], [-0.012, -0.023], [0.012, -0.016],
 ])
 _PALM_RADIUS_MCP, _PALM_RADIUS_WRIST = 0.0115, 0.0145
 _GRID_STEP = 0.0028  # marching-cubes voxel (m): fine enough for the thinnest fingertip
@@ -153,7 +174,7 @@ def _sd_polygon_2d(q: np.ndarray, poly: np.ndarray) -> np.ndarray:
 
 
 def _palm_radius(x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - (-0.085)) / (0.0 - (-0.085)), 0.0, 1.0)
+    t = np.clip((x - (-0.088)) / (0.0 - (-0.088)), 0.0, 1.0)
     return _PALM_RADIUS_MCP + t * (_PALM_RADIUS_WRIST - _PALM_RADIUS_MCP)
 
 
@@ -205,8 +226,8 @@ def _relax(v: np.ndarray, faces: np.ndarray, neighbours, iterations: int = 8) ->
 
 def _skin_mesh() -> tuple[np.ndarray, np.ndarray]:
     """Watertight skin of the right hand (wrist frame): vertices `(V, 3)`, faces `(F, 3)`."""
-    lo = np.array([-0.205, -0.045, -0.075])
-    hi = np.array([0.055, 0.040, 0.115])
+    lo = np.array([-0.215, -0.045, -0.085])
+    hi = np.array([0.055, 0.040, 0.125])
     n = np.ceil((hi - lo) / _GRID_STEP).astype(int) + 1
     axes = [lo[i] + _GRID_STEP * np.arange(n[i]) for i in range(3)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
@@ -280,14 +301,14 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 def _skinning_weights(v: np.ndarray, membership: np.ndarray, arcs: np.ndarray) -> np.ndarray:
     """LBS weights `(V, 16)`: palm flesh follows the wrist; finger flesh follows the joint
-    proximal to it, blended across each joint over a band of +-0.8 of its flesh radius."""
+    proximal to it, blended across each joint over a band of +-0.9 of its flesh radius."""
     w = np.zeros((len(v), 16))
     w[:, 0] += membership[:, 0]
     for k, (f, ids) in enumerate(zip(_FINGERS, _FINGER_JOINTS)):
         s = arcs[:, k]
         bounds = np.cumsum([0.0, f.lengths[0], f.lengths[1]])
         # share of the flesh beyond each joint: 1 well past it, 0 well before it
-        past = [_smoothstep((s - b + 0.8 * r) / (1.6 * r)) for b, r in zip(bounds, f.radii[:3])]
+        past = [_smoothstep((s - b + 0.9 * r) / (1.8 * r)) for b, r in zip(bounds, f.radii[:3])]
         chain = [1.0 - past[0], past[0] - past[1], past[1] - past[2], past[2]]
         for joint, share in zip((0,) + ids, chain):
             w[:, joint] += membership[:, k + 1] * share
@@ -331,7 +352,7 @@ def _shape_directions(v: np.ndarray, membership: np.ndarray, arcs: np.ndarray) -
     def lengthen(k, fraction):
         return fingers[:, k:k + 1] * fraction * _ramp(arcs[:, k])[:, None] * dirs[k]
 
-    palm_length = 0.088
+    palm_length = _PALM_LENGTH
     out = [
         0.06 * v,
         sum(lengthen(k, 0.06) for k in (1, 2, 3, 4)),

@@ -54,7 +54,7 @@ in vec3 in_color;
 in float in_id;
 out vec3 v_normal;
 out float v_z;
-flat out vec3 v_color;
+out vec3 v_color;
 flat out float v_id;
 void main() {
     gl_Position = projection * vec4(in_position, 1.0);
@@ -78,7 +78,7 @@ uniform float specular;
 uniform float shininess;
 in vec3 v_normal;
 in float v_z;
-flat in vec3 v_color;
+in vec3 v_color;
 flat in float v_id;
 layout(location = 0) out vec4 out_color;
 layout(location = 1) out float out_z;
@@ -279,7 +279,7 @@ class _Session:
             rows = data[start:start + count]
             rows[:, 0:3] = v
             rows[:, 3:6] = normals
-            rows[:, 6:9] = mesh.color
+            rows[:, 6:9] = mesh.vertex_colors()
             rows[:, 9] = index
             faces.append(f + start)
             start += count

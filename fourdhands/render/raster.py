@@ -2,7 +2,7 @@
 
 It needs nothing but NumPy, so it works on any machine (no display, no GL). Each pixel
 centre (j + 0.5, i + 0.5) takes the nearest triangle covering it; colour is the mesh's
-colour shaded by the interpolated vertex normal under a :class:`Light`.
+(or its vertices' interpolated) colour shaded by the interpolated vertex normal under a :class:`Light`.
 
 This module also holds what both backends share (see :mod:`fourdhands.render.renderer`,
 the facade callers use): :class:`Mesh`, :class:`Light`, :func:`prepare` (normals and the
@@ -26,7 +26,8 @@ _VIEWER = np.array([0.0, 0.0, -1.0])  # towards a distant camera, for the highli
 @dataclass
 class Mesh:
     """One mesh to draw: vertices `(V, 3)` in the camera frame (metres), faces `(F, 3)`,
-    and an RGB colour in [0, 1].
+    and its RGB colour in [0, 1]: one `(3,)` for the whole mesh, or one per vertex
+    `(V, 3)`, interpolated across each triangle (perspective-correct in both backends).
 
     ``closed``: the mesh is watertight with counter-clockwise outward faces (the open
     hand model is; MANO, open at the wrist, is not). Its faces turned away from the
@@ -36,8 +37,17 @@ class Mesh:
 
     vertices: np.ndarray
     faces: np.ndarray
-    color: tuple[float, float, float]
+    color: tuple[float, float, float] | np.ndarray
     closed: bool = False
+
+    def vertex_colors(self) -> np.ndarray:
+        """`(V, 3)` float colours, one per vertex (a single colour repeated)."""
+        c = np.asarray(self.color, float)
+        if c.shape == (3,):
+            return np.broadcast_to(c, (len(self.vertices), 3))
+        if c.shape != (len(self.vertices), 3):
+            raise ValueError(f"color must be (3,) or (V, 3) = {(len(self.vertices), 3)}, got {c.shape}")
+        return c
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,7 @@ def rasterize(meshes: list[Mesh], K: np.ndarray, size: tuple[int, int],
     shaded = np.zeros((h * w, 3))
     for m_index, mesh in enumerate(meshes):
         v, f, normals = prepare(mesh)
+        colors = mesh.vertex_colors()
         pix, z, bary, face = _cover(v, f, K, h, w)
         if len(pix) == 0:
             continue
@@ -175,15 +186,18 @@ def rasterize(meshes: list[Mesh], K: np.ndarray, size: tuple[int, int],
         depth[pix] = z
         mesh_id[pix] = m_index
         n = (normals[f[face]] * bary[:, :, None]).sum(1)
-        shaded[pix] = _shade(_unit(n), np.asarray(mesh.color, float), light)
+        uniform = np.ndim(mesh.color) == 1
+        color = colors[0] if uniform else (colors[f[face]] * bary[:, :, None]).sum(1)
+        shaded[pix] = _shade(_unit(n), color, light)
     hit = mesh_id >= 0
     image[hit] = np.clip(shaded[hit] * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return image.reshape(h, w, 3), depth.reshape(h, w), mesh_id.reshape(h, w)
 
 
 def _shade(n: np.ndarray, color: np.ndarray, light: Light) -> np.ndarray:
-    """Colour of fragments with unit normals `(N, 3)` (camera frame) under ``light``,
-    `(N, 3)` in [0, 1]; the GL backend's fragment shader is the same formula."""
+    """Colour of fragments with unit normals `(N, 3)` (camera frame) and albedo ``color``
+    (`(3,)` or `(N, 3)`) under ``light``, `(N, 3)` in [0, 1]; the GL backend's fragment
+    shader is the same formula."""
     key_dir, fill_dir, half_dir = light.unit_directions()
     key = np.clip(n @ key_dir, 0.0, None)
     fill = np.clip(n @ fill_dir, 0.0, None)
