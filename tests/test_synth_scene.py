@@ -3,10 +3,12 @@ each evaluation split shows what its name promises."""
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from fourdhands.render.renderer import Mesh
 from fourdhands.synth.appearance import decode_jpeg
-from fourdhands.synth.scene import Synthesizer, seen_box, visibility
+from fourdhands.synth.forearm import ForearmLook, forearm_mesh
+from fourdhands.synth.scene import SIDES, Synthesizer, seen_box, visibility
 
 SIZE = (160, 120)
 FRAMES = 16
@@ -61,9 +63,18 @@ def test_ground_truth_is_self_consistent(sequences):
         assert decode_jpeg(seq.frames[0]).shape == (SIZE[1], SIZE[0], 3)
 
 
+def _forearm(synth, meta, g, t, h) -> Mesh:
+    """Hand ``h``'s forearm at frame ``t``, rebuilt from what the sequence records."""
+    look = ForearmLook(meta["sleeve_cuff_m"][h], np.zeros(3))
+    v, f, rgb = forearm_mesh(synth.wrists[h], SIDES[h], np.radians(meta["wrist_bend_deg"][h]), look,
+                             np.zeros(3), scale=1.0 + 0.06 * float(g["betas"][t, h, 0]))
+    turn = Rotation.from_rotvec(g["global_orient"][t, h].astype(float))
+    return Mesh(turn.apply(v) + g["keypoints_3d"][t, h, 0], f, rgb)
+
+
 def test_keypoints_land_on_the_rendered_hand_and_visibility_matches_the_z_buffer(synth, sequences):
-    """Re-render the stored meshes (of sequences without objects, which the ground truth
-    does not store): the stored visibility is the z-buffer rule applied to this
+    """Re-render the stored meshes and the forearms the meta data describes (of
+    sequences without objects, which the ground truth does not store): the stored visibility is the z-buffer rule applied to this
     independent render; visible joints sit on their own hand's pixels (within one
     pixel; a fingertip, the very end of the skin, may fall just off a sub-pixel sliver,
     so for tips nearly all of them)."""
@@ -75,6 +86,7 @@ def test_keypoints_land_on_the_rendered_hand_and_visibility_matches_the_z_buffer
         slots = np.flatnonzero(g["present"][0])
         for t in range(0, FRAMES, 3):
             meshes = [Mesh(g["vertices"][t, h], synth.faces[h], (0.8, 0.6, 0.5)) for h in slots]
+            meshes += [_forearm(synth, seq.meta, g, t, h) for h in slots]
             r = synth.renderer.render(meshes, g["K"][t].astype(float))
             for i, h in enumerate(slots):
                 vis = visibility(g["keypoints_2d"][t, h], g["keypoints_3d"][t, h, :, 2], r.mesh_id, r.depth, i)

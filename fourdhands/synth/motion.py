@@ -15,12 +15,29 @@ Scenarios (:data:`SCENARIOS`): two-hand interaction (``interlock``, ``palms_toge
 (``occluder_hides``, ``out_of_frame``, ``hand_hides_hand``) and independent hands
 (``free``). :data:`SPLITS` mixes them per split.
 
+Orientations (:func:`held_orientation`, plotted by ``python docs/orientation_plot.py``).
+A hand is turned as a person holds it: its forearm first, then the wrist.
+
+- Viewpoint, per sequence: ``third_person`` (60 %: a camera facing the person) or
+  ``egocentric`` (40 %: a head-worn camera looking down at the hands).
+- Forearm direction (wrist -> elbow), camera frame: in the image, down-ish, turned
+  outwards (the right hand's elbow to the image's left in third person, its right seen
+  from the head), by N(25 deg, 45 deg) from straight down in third person, N(15 deg,
+  30 deg) egocentric; in depth, the elbow 20 deg nearer to 60 deg farther than the wrist
+  in third person, 20-70 deg nearer (towards the head) egocentric.
+- Forearm roll about its axis: uniform (palm, back and edge-on views alike).
+- Wrist, per hand per sequence: flexion N(0, 25 deg) within +-70 deg, deviation
+  N(-5 deg, 10 deg) within -30..20 deg; the forearm mesh
+  (:mod:`~fourdhands.synth.forearm`) follows the same bend.
+- Tails: 10 % of hands are turned uniformly at random (upside down, fingers to the
+  camera, ...), and from the first key the orientation wanders by up to 0.5 rad per key.
+
 Everything here is a function of a ``numpy.random.Generator``: same stream, same motion.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -29,6 +46,7 @@ from scipy.spatial.transform import Rotation, RotationSpline
 from ..hands import poses
 from ..hands.mirror import mirror_pose
 from .fingers import articulation_to_pose, finger_keys
+from .forearm import wrist_rotation
 
 RIGHT, LEFT = 0, 1
 HAND_LENGTH = 0.19  # m, wrist to middle fingertip of an open adult hand: the size unit
@@ -160,6 +178,9 @@ class Motion:
             after :func:`~fourdhands.synth.contact.separate` (None: do not separate).
         hide: how a hand is hidden, for the occlusion scenarios: ``{"by": "occluder" |
             "frame" | "hand", "slot", "start", "stop"}`` (frames start..stop-1), or None.
+        wrist_bend: `(2, 2)` each hand's wrist flexion and deviation (radians), which
+            set its forearm (:func:`fourdhands.synth.forearm.wrist_rotation`).
+        viewpoint: one of :data:`VIEWPOINTS`.
     """
 
     scenario: str
@@ -170,6 +191,8 @@ class Motion:
     betas: np.ndarray
     contact_tolerance: float | None = 0.01
     hide: dict | None = None
+    wrist_bend: np.ndarray | None = None
+    viewpoint: str = "third_person"
 
     @property
     def hand_pose(self) -> np.ndarray:
@@ -183,12 +206,15 @@ class Motion:
 
 @dataclass
 class View:
-    """The camera, image size and length a scenario plans for."""
+    """The camera, image size and length a scenario plans for, the viewpoint and the
+    hands' wrist bends `(2, 2)` (flexion, deviation)."""
 
     K: np.ndarray
     width: int
     height: int
     frames: int
+    viewpoint: str = "third_person"
+    bends: np.ndarray = field(default_factory=lambda: np.zeros((2, 2)))
 
     @property
     def short(self) -> int:
@@ -253,9 +279,47 @@ def facing_rotation(rng: np.random.Generator, slot: int, roll: float = 0.6, tilt
     return (lean * turn * Rotation.from_matrix(_FACING[slot])).as_rotvec()
 
 
-def _start_orientation(rng, slot: int) -> np.ndarray:
-    """Half the hands turned anyhow, half held up towards the camera (the common view)."""
-    return random_rotation(rng) if rng.uniform() < 0.5 else facing_rotation(rng, slot, 1.2, 0.6)
+#: Viewpoint -> share of sequences (see the module docstring).
+VIEWPOINTS = {"third_person": 0.6, "egocentric": 0.4}
+_TAIL = 0.1  # share of hands turned uniformly at random
+_SIDES = ("right", "left")
+
+
+def forearm_direction(rng: np.random.Generator, slot: int, viewpoint: str) -> np.ndarray:
+    """Unit `(3,)` wrist -> elbow, camera frame (the module docstring's distribution)."""
+    if viewpoint == "third_person":
+        turn, depth = rng.normal(np.radians(25), np.radians(45)), rng.uniform(np.radians(-20), np.radians(60))
+        outward = -1.0 if slot == RIGHT else 1.0
+    else:
+        turn, depth = rng.normal(np.radians(15), np.radians(30)), rng.uniform(np.radians(-70), np.radians(-20))
+        outward = 1.0 if slot == RIGHT else -1.0
+    turn = np.clip(turn, -np.radians(160), np.radians(160))
+    return np.array([outward * np.sin(turn) * np.cos(depth), np.cos(turn) * np.cos(depth), np.sin(depth)])
+
+
+def held_orientation(rng: np.random.Generator, slot: int, viewpoint: str, bend: np.ndarray) -> np.ndarray:
+    """Axis-angle `(3,)` of a hand held as people hold them: its forearm along
+    :func:`forearm_direction`, rolled uniformly about its axis, then the wrist ``bend``."""
+    side = _SIDES[slot]
+    rest_axis = np.array([1.0 if slot == RIGHT else -1.0, 0.0, 0.0])  # wrist -> elbow at rest
+    arm = forearm_direction(rng, slot, viewpoint)
+    align, _ = Rotation.align_vectors(arm[None], rest_axis[None])
+    roll = Rotation.from_rotvec(arm * rng.uniform(0, 2 * np.pi))
+    return (roll * align * wrist_rotation(side, bend)).as_rotvec()
+
+
+def wrist_bends(rng: np.random.Generator) -> np.ndarray:
+    """`(2, 2)` flexion and deviation of each hand's wrist, radians."""
+    flex = np.clip(rng.normal(0.0, np.radians(25), 2), -np.radians(70), np.radians(70))
+    dev = np.clip(rng.normal(np.radians(-5), np.radians(10), 2), -np.radians(30), np.radians(20))
+    return np.stack([flex, dev], 1)
+
+
+def _start_orientation(rng, slot: int, view: View) -> np.ndarray:
+    """A held hand (:func:`held_orientation`), or one turned anyhow (the tail)."""
+    if rng.uniform() < _TAIL:
+        return random_rotation(rng)
+    return held_orientation(rng, slot, view.viewpoint, view.bends[slot])
 
 
 def _place(centre: np.ndarray, orient: np.ndarray, local_centre: np.ndarray) -> np.ndarray:
@@ -264,9 +328,9 @@ def _place(centre: np.ndarray, orient: np.ndarray, local_centre: np.ndarray) -> 
     return centre - Rotation.from_rotvec(orient).apply(local_centre)
 
 
-def _hand(rng, view: View, slot: int, rest: HandRest, times, uv, sizes, turn=0.8, start=None):
+def _hand(rng, view: View, slot: int, rest: HandRest, times, uv, sizes, turn=0.5, start=None):
     """A hand whose palm centre follows image keys: wrist `(F, 3)`, orient `(F, 3)`."""
-    start = _start_orientation(rng, slot) if start is None else start
+    start = _start_orientation(rng, slot, view) if start is None else start
     orient = rotation_track(times, rotation_walk(rng, start, len(times), turn), view.frames)
     centre = image_track(times, uv, sizes, view.K, view.frames)
     return _place(centre, orient, rest.palm_centre(slot)), orient
@@ -535,6 +599,9 @@ def sample_motion(rng: np.random.Generator, split: str, frames: int, K: np.ndarr
     names = list(weights)
     p = np.array([weights[k] for k in names], float)
     scenario = names[rng.choice(len(names), p=p / p.sum())]
-    motion = SCENARIOS[scenario](rng, View(K, image_size[0], image_size[1], frames), rest)
+    viewpoint = list(VIEWPOINTS)[rng.choice(len(VIEWPOINTS), p=list(VIEWPOINTS.values()))]
+    view = View(K, image_size[0], image_size[1], frames, viewpoint, wrist_bends(rng))
+    motion = SCENARIOS[scenario](rng, view, rest)
+    motion.wrist_bend, motion.viewpoint = view.bends, viewpoint
     decor = int(rng.integers(1, 3)) if rng.uniform() < _DECOR_CHANCE.get(split, 0.0) else 0
     return motion, decor

@@ -40,8 +40,10 @@ from ..hands import load_hand_model
 from ..render.renderer import Mesh, Renderer
 from . import appearance
 from .contact import separate
+from .forearm import forearm_mesh, sample_forearm_look, wrist_section
 from .motion import HandRest, Motion, project, sample_motion
 from .occluders import plan_occluders
+from .skin import skin_albedo, skin_layout
 
 VISIBILITY_TOLERANCE = 0.01  # m
 SIDES = ("right", "left")
@@ -140,6 +142,9 @@ class Synthesizer:
             roots = torch.cat([m.rest_joints()[:, 0] for m in self.models])
             keypoints = torch.stack([m().keypoints[0] for m in self.models]) - roots[:, None]
         self.rest = HandRest(roots.numpy().astype(float), keypoints.numpy().astype(float))
+        self.skins = [skin_layout(m) for m in self.models]
+        self.wrists = [wrist_section(m.v_template.numpy().astype(float), r, side)
+                       for m, r, side in zip(self.models, self.rest.root, SIDES)]
 
     @property
     def num_vertices(self) -> int:
@@ -183,16 +188,25 @@ class Synthesizer:
         look = appearance.sample_look(look_rng, size, self.photos)
         occluder_colors = [appearance.random_color(look_rng) for _ in occluders]
         shapes = [_primitive(o.kind, o.size) for o in occluders]
+        slots = np.flatnonzero(m.present)
+        albedo = {s: skin_albedo(self.skins[s], look.skin[s], look_rng) for s in slots}
+        arm_looks = {s: sample_forearm_look(look_rng, appearance.random_color(look_rng)) for s in slots}
+        arms = {s: forearm_mesh(self.wrists[s], SIDES[s], m.wrist_bend[s], arm_looks[s], look.skin[s],
+                                scale=1.0 + 0.06 * float(m.betas[s, 0])) for s in slots}
 
         keypoints_2d = np.zeros((frames, 2, 21, 2))
-        slots = np.flatnonzero(m.present)
         keypoints_2d[:, slots] = project(hands["keypoints_3d"][:, slots], K)
         visible = np.zeros((frames, 2, 21), bool)
         boxes = np.zeros((frames, 2, 4))
         effects = stream(seed, split, index, "effects")
         jpegs = []
         for t in range(frames):
-            meshes = [Mesh(hands["vertices"][t, s], self.faces[s], tuple(look.skin[s])) for s in slots]
+            meshes = [Mesh(self.skins[s].subdivide(hands["vertices"][t, s]), self.skins[s].faces, albedo[s])
+                      for s in slots]
+            for s in slots:  # forearms after the hands: mesh i < len(slots) is hand slots[i]
+                turn = Rotation.from_rotvec(hands["global_orient"][t, s])
+                arm_v, arm_f, arm_rgb = arms[s]
+                meshes.append(Mesh(turn.apply(arm_v) + hands["keypoints_3d"][t, s, 0], arm_f, arm_rgb))
             for o, shape, color in zip(occluders, shapes, occluder_colors):
                 placed = Rotation.from_rotvec(o.rotation[t]).apply(shape.vertices) + o.centre[t]
                 meshes.append(Mesh(placed, shape.faces, tuple(color)))
@@ -226,6 +240,9 @@ class Synthesizer:
             "flat_hand_mean": True, "backend": self.renderer.backend,
             "present": [bool(p) for p in m.present],
             "hidden": m.hide,
+            "viewpoint": m.viewpoint,
+            "wrist_bend_deg": np.round(np.degrees(m.wrist_bend), 2).tolist(),
+            "sleeve_cuff_m": [None if not m.present[s] else arm_looks[s].cuff for s in range(2)],
             "occluders": [{"kind": o.kind, "size_m": np.round(o.size, 4).tolist(), "rgb": np.round(c, 4).tolist()}
                           for o, c in zip(occluders, occluder_colors)],
             **look.meta(),
@@ -238,7 +255,7 @@ class Synthesizer:
         frames = keypoints_2d.shape[0]
         before, after = max(t - 1, 0), min(t + 1, frames - 1)
         span = max(after - before, 1)
-        moving = [keypoints_2d[:, s].mean(1) for s in slots]
+        moving = [keypoints_2d[:, s].mean(1) for s in slots] * 2  # hands, then their forearms
         moving += [project(o.centre, K) for o in occluders]
         for i, track in enumerate(moving):
             shift = (track[after] - track[before]) / span * exposure
