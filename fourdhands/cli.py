@@ -206,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--split", default="train",
                        help="train, interacting, far_and_scaled, single_hand or occluded (default: %(default)s)")
     synth.add_argument("--size", type=_size, default=(320, 240), help="WxH (default: 320x240)")
-    synth.add_argument("--backgrounds", default=None, help="optional folder of background images")
+    synth.add_argument("--backgrounds", default=None,
+                       help="optional folder of background photos, or 'scikit-image' for the public-domain / "
+                            "CC0 photographs bundled in scikit-image (pip install scikit-image)")
     synth.set_defaults(func=_synth)
 
     train = sub.add_parser("train", help="train the network (one process, or N under torchrun)",

@@ -1,8 +1,11 @@
 """The generation job and its on-disk format: same seed, same bytes; resume; reading back;
 one-line errors."""
 
+import hashlib
+import importlib.util
 import json
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from PIL import Image
 
 from fourdhands.errors import UserError
 from fourdhands.synth import SyntheticSequences, generate
+from fourdhands.synth.appearance import SCIKIT_IMAGE_PHOTOS, sample_background
 from fourdhands.synth.scene import Synthesizer
 
 JOB = dict(sequences=3, frames=4, seed=5, split="train", image_size=(64, 48), shard_size=2, progress=False)
@@ -106,6 +110,29 @@ def test_backgrounds_folder_photos_are_used_and_fingerprinted(tmp_path):
     out = tmp_path / "out"
     generate(out, **{**JOB, "sequences": 1, "frames": 1, "backgrounds": photos})
     assert json.loads((out / "manifest.json").read_text())["backgrounds"]["count"] == 1
+    # 70 % of backgrounds are then the photo (here one flat green), the rest procedural
+    drawn = [sample_background(np.random.default_rng(s), (40, 30), [photos / "green.png"]) for s in range(200)]
+    green = np.mean([(b == (10, 200, 30)).all() for b in drawn])
+    assert 0.6 < green < 0.8
+
+
+def test_scikit_image_photos_are_a_background_source(tmp_path):
+    skimage_data = Path(importlib.util.find_spec("skimage").origin).parent / "data"
+    out = tmp_path / "out"
+    generate(out, **{**JOB, "sequences": 1, "frames": 1, "backgrounds": "scikit-image"})
+    digest = hashlib.sha1()
+    for name in sorted(SCIKIT_IMAGE_PHOTOS):
+        digest.update(name.encode() + b"\0" + (skimage_data / name).read_bytes())
+    assert json.loads((out / "manifest.json").read_text())["backgrounds"] == {
+        "count": len(SCIKIT_IMAGE_PHOTOS), "sha1": digest.hexdigest()}
+
+
+def test_scikit_image_backgrounds_without_scikit_image_is_a_one_line_error(tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "skimage" else real(name, *a))
+    with pytest.raises(UserError, match="backgrounds 'scikit-image': scikit-image is not installed") as e:
+        generate(tmp_path / "out", **{**JOB, "backgrounds": "scikit-image"})
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("change, message", [

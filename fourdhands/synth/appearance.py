@@ -7,6 +7,7 @@ their inputs (and a generator where they draw noise).
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -147,6 +148,30 @@ def procedural_background(rng: np.random.Generator, size: tuple[int, int]) -> np
     if rng.uniform() < 0.5:  # fine texture (fabric, wood grain, paper)
         image *= 1 + rng.uniform(0.05, 0.25) * (value_noise(rng, size, rng.uniform(20, 60), 2)[..., None] - 0.5)
     return np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+#: Photographs bundled in the scikit-image wheel (``skimage/data``) that may serve as
+#: backgrounds: each is public domain or CC0 by its docstring in ``skimage.data`` (astronaut:
+#: NASA, public domain; chelsea, coffee: CC0 by the photographers; rocket: SpaceX, public
+#: domain; brick, grass, gravel: CC0Textures; coins: no known copyright restrictions).
+#: Left out: ``camera`` (a man's hands on a camera would be unlabelled hands), the stereo
+#: motorcycle (research licence), and the microscopy / astronomy / text images.
+SCIKIT_IMAGE_PHOTOS = ("astronaut.png", "brick.png", "chelsea.png", "coffee.png", "coins.png",
+                       "grass.png", "gravel.png", "rocket.jpg")
+BUNDLED = "scikit-image"  # the name that selects them where a backgrounds folder is asked for
+
+
+def scikit_image_photos() -> list[Path]:
+    """The paths of :data:`SCIKIT_IMAGE_PHOTOS` inside the installed scikit-image (found
+    without importing it). Raises LookupError when scikit-image is not installed."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError("scikit-image is not installed (pip install scikit-image)")
+    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    missing = [n for n in SCIKIT_IMAGE_PHOTOS if not (data / n).is_file()]
+    if missing:
+        raise LookupError(f"this scikit-image has no {missing[0]} in {data}")
+    return [data / n for n in SCIKIT_IMAGE_PHOTOS]
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..errors import UserError
 from ..io import ensure_output_dir
 from . import shards as shard_io
-from .appearance import list_images
+from .appearance import BUNDLED, list_images, scikit_image_photos
 from .motion import SPLITS
 from .scene import Synthesizer
 
@@ -46,15 +46,23 @@ def _image_size(image_size) -> tuple[int, int]:
 
 
 def _photos(backgrounds) -> tuple[list[Path], dict | None]:
-    """The background photos and their fingerprint (count, SHA-1 of names and bytes)."""
+    """The background photos (a folder's, or scikit-image's bundled ones when
+    ``backgrounds`` is ``"scikit-image"``) and their fingerprint (count, SHA-1 of names
+    and bytes)."""
     if backgrounds is None:
         return [], None
-    folder = Path(backgrounds)
-    if not folder.is_dir():
-        raise UserError(f"backgrounds folder '{folder}' does not exist")
-    photos = list_images(folder)
-    if not photos:
-        raise UserError(f"backgrounds folder '{folder}' holds no images (.jpg, .jpeg, .png, .bmp, .webp)")
+    if str(backgrounds) == BUNDLED:
+        try:
+            photos = scikit_image_photos()
+        except LookupError as e:
+            raise UserError(f"backgrounds '{BUNDLED}': {e}") from None
+    else:
+        folder = Path(backgrounds)
+        if not folder.is_dir():
+            raise UserError(f"backgrounds folder '{folder}' does not exist")
+        photos = list_images(folder)
+        if not photos:
+            raise UserError(f"backgrounds folder '{folder}' holds no images (.jpg, .jpeg, .png, .bmp, .webp)")
     digest = hashlib.sha1()
     for p in photos:
         digest.update(p.name.encode() + b"\0" + p.read_bytes())
@@ -104,7 +112,8 @@ def generate(out_dir, sequences: int, frames: int, seed: int, split: str = "trai
             ``train`` (see :data:`fourdhands.synth.motion.SPLITS`).
         image_size: ``(W, H)`` pixels, each >= 32.
         backgrounds: optional folder of photos to draw backgrounds from (they join the
-            procedural textures).
+            procedural textures), or ``"scikit-image"`` for the photographs bundled in
+            scikit-image (:data:`~fourdhands.synth.appearance.SCIKIT_IMAGE_PHOTOS`).
         shard_size: sequences per shard (the unit of resumption).
         progress: show a progress bar (tqdm, on stderr) over sequences.
         hand_model: ``"open"`` or a MANO file / folder.
