@@ -134,7 +134,7 @@ def read_rgb(path: Path) -> np.ndarray:
 def mediapipe_detector():
     """MediaPipe in image mode as ``fourdhands run`` builds it, or the reason it cannot be."""
     try:
-        from fourdhands.detect.detector import make_detector
+        from fourdhands.detect import make_detector
 
         return make_detector("mediapipe", mode="image"), None
     except Exception as e:  # UserError when mediapipe is missing

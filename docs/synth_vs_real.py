@@ -42,7 +42,7 @@ def synthetic(root: Path) -> list[np.ndarray]:
 
 def real() -> list[np.ndarray]:
     from fourdhands.data.interhand import read_interhand_frames
-    from fourdhands.detect.detector import make_detector
+    from fourdhands.detect import make_detector
 
     out = []
     for frame in read_interhand_frames(SHARED / "datasets" / "interhand26m"):

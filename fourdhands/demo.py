@@ -110,8 +110,7 @@ def detector_recall(folder: Path, gt: dict[str, np.ndarray]) -> dict[str, float]
     """Share of the true hands (per side) that MediaPipe, with left/right tracking, finds
     on the clip: a tracked hand of the right side whose box overlaps the true one (IoU
     above 0.3)."""
-    from .detect.detector import make_detector
-    from .detect.tracking import HandTracker
+    from .detect import HandTracker, make_detector
     from .media import open_source
 
     hits, tracker = np.zeros((len(gt["present"]), 2), bool), HandTracker()

@@ -1,10 +1,11 @@
 """``fourdhands run INPUT -o OUT``: images, folders and videos to both hands in 4D.
 
-The stages, each timed for the summary: decode (:mod:`fourdhands.media`), detection
-(:mod:`fourdhands.detect`: MediaPipe, or boxes from a file), left/right tracking
-(:class:`~fourdhands.detect.tracking.HandTracker`), crops + backbone + fusion
-(:class:`~fourdhands.pipeline.Reconstructor`), rendering and writing
-(:class:`~fourdhands.outputs.RunOutputs`).
+Four steps: *open* (:func:`open_run`: the input, the network, the detector and the output
+folder), then for each frame *detect* (:mod:`fourdhands.detect`: MediaPipe with left/right
+tracking, or a boxes file whose sides are given), *reconstruct*
+(:class:`~fourdhands.pipeline.Reconstructor`) and *write*
+(:class:`~fourdhands.outputs.RunOutputs`), held by :class:`RunState`. The summary times
+decode, detection, crops, backbone, fusion, rendering and writing.
 
 A video or a folder is one sequence: tracking and temporal windows run through it. A
 single image, or a folder with ``independent=True``, is a set of unrelated pictures: each
@@ -69,146 +70,206 @@ def load_network(ckpt: str | None, hand_model: str | None, device: str):
     return net, int(gap)
 
 
-def _detector(settings: RunSettings, kind: str):
-    if settings.boxes:
-        from .detect.boxes_file import load_boxes
+@dataclass
+class OpenedRun:
+    """Step 1, *open*: everything a run works with, each checked before anything is written."""
 
-        return load_boxes(settings.boxes)
-    from .detect.detector import make_detector
+    source: object  # a fourdhands.media source (image, folder or video)
+    net: object  # the FourDHands network
+    trained_gap: int
+    detector: object  # a fourdhands.detect.Detector
+    writer: object  # fourdhands.outputs.RunOutputs
+    done: set  # frame names an earlier run wrote (resume)
+    sequence: bool  # one sequence (video, folder) rather than unrelated images
+    focal: float
 
-    mode = "video" if kind != "image" and not settings.independent else "image"
-    return make_detector("mediapipe", mode=mode, **settings.detector_options)
 
-
-def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = None) -> dict:
-    """Run the whole pipeline; returns (and writes) the summary."""
-    from .detect.tracking import HandTracker
-    from .media import open_source
-    from .outputs import RunOutputs
+def open_run(input_path: str | Path, out: str | Path, s: RunSettings) -> OpenedRun:
+    """Open the input, the network and the detector, then the output folder; UserError
+    (and nothing written) for any of the user's mistakes."""
     import torch
 
+    from .detect import make_detector
     from .geometry.camera import field_of_view_focal
-    from .pipeline import Reconstructor, TrackedHand
+    from .media import open_source
+    from .outputs import RunOutputs
 
-    s = settings or RunSettings()
-    started = time.perf_counter()
     source = open_source(input_path)
-    net, trained_gap = load_network(s.ckpt, s.hand_model, s.device)
-    detector = _detector(s, source.kind)
-    out = Path(out)
-    if not s.resume and (out / "frames").is_dir() and any((out / "frames").iterdir()):
-        raise UserError(f"{out}: already holds results (use --resume to continue, or another folder)")
-    ensure_output_dir(out)
-    faces = {"right": net.right_model.faces.cpu().numpy(), "left": net.left_model.faces.cpu().numpy()}
+    try:
+        net, trained_gap = load_network(s.ckpt, s.hand_model, s.device)
+        sequence = source.kind == "video" or (source.kind == "folder" and not s.independent)
+        detector = (make_detector("boxes", path=s.boxes) if s.boxes else
+                    make_detector("mediapipe", mode="video" if sequence else "image", **s.detector_options))
+        out = Path(out)
+        if not s.resume and (out / "frames").is_dir() and any((out / "frames").iterdir()):
+            raise UserError(f"{out}: already holds results (use --resume to continue, or another folder)")
+        ensure_output_dir(out)
+    except BaseException:
+        source.close()
+        raise
+    faces = {side: model.faces.cpu().numpy() for side, model in (("right", net.right_model), ("left", net.left_model))}
     writer = RunOutputs(out, faces, net.right_model.name, render=s.render)
-    done = writer.done() if s.resume else set()
-    sequence = source.kind == "video" or (source.kind == "folder" and not s.independent)
-
-    names: list[str] = []
-    times: list[float] = []
-    images: dict[int, np.ndarray] = {}  # frames waiting for their window (bounded)
-    timings = dict.fromkeys(STAGES, 0.0)
-    counts = {"frames": 0, "written": 0, "skipped_done": 0, "right": 0, "left": 0, "both": 0, "none": 0}
     focal = s.focal if s.focal is not None else source.focal
     if focal is None:
         focal = float(field_of_view_focal(torch.tensor(source.size, dtype=torch.float64)))
-    tracker = HandTracker()
-    dropped = 0
+    return OpenedRun(source, net, trained_gap, detector, writer, writer.done() if s.resume else set(), sequence,
+                     float(focal))
 
-    def new_reconstructor(base: int):
-        """``base``: the input index of the reconstructor's frame 0."""
-        gap = s.gap if s.gap is not None else trained_gap
-        return Reconstructor(net, gap=gap if sequence else 1, translation=s.translation,
+
+class RunState:
+    """Steps 2-4 for one frame at a time: *detect* (and track), *reconstruct*, *write*.
+
+    A sequence has one reconstructor whose frame 0 is input 0; unrelated images get one
+    each, whose frame 0 is that image (``offset``). Frames wait in ``images`` until their
+    result is written."""
+
+    def __init__(self, opened: OpenedRun, settings: RunSettings):
+        from .detect import HandTracker
+
+        self.o, self.s = opened, settings
+        self.names: list[str] = []
+        self.times: list[float] = []
+        self.images: dict[int, np.ndarray] = {}
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        self.counts = {"frames": 0, "written": 0, "skipped_done": 0, "right": 0, "left": 0, "both": 0, "none": 0}
+        self.tracker = HandTracker()
+        self.dropped = 0
+        self.offset = 0
+        self.recon = self._reconstructor(0) if opened.sequence else None
+
+    def _reconstructor(self, base: int):
+        """A reconstructor whose frame 0 is input ``base``."""
+        from .pipeline import Reconstructor
+
+        gap = self.s.gap if self.s.gap is not None else self.o.trained_gap
+        names, done = self.names, self.o.done
+        return Reconstructor(self.o.net, gap=gap if self.o.sequence else 1, translation=self.s.translation,
                              needed=lambda i: base + i >= len(names) or names[base + i] not in done)
 
-    recon = new_reconstructor(0) if sequence else None
-    offset = 0  # index of the reconstructor's frame 0 (independent images restart it)
+    def detect(self, frame):
+        """Step 2: the ``(right, left)`` detections of ``frame`` (None where a hand is not found)."""
+        from .detect import HandTracker, by_side
 
-    def emit(results):
+        t0 = time.perf_counter()
+        detector = self.o.detector
+        if not self.o.sequence:
+            detector.reset()
+            self.tracker = HandTracker()
+        found = detector.detect(frame.image, frame.name)
+        if detector.sides_known:
+            hands = by_side(found)
+        else:
+            before = self.tracker.dropped
+            hands = self.tracker.update(found)
+            self.dropped += self.tracker.dropped - before
+        self.timings["detection"] += time.perf_counter() - t0
+        return hands
+
+    def reconstruct(self, frame, hands) -> list:
+        """Step 3: push ``frame`` and its hands; the results that are now complete."""
+        from .pipeline import TrackedHand
+
+        self.names.append(frame.name)
+        self.times.append(frame.time)
+        self.counts["frames"] += 1
+        if frame.name in self.o.done:
+            self.counts["skipped_done"] += 1
+        index = len(self.names) - 1
+        self.images[index] = frame.image
+        if not self.o.sequence:
+            self.offset = index
+            self.recon = self._reconstructor(index)
+        tracked = tuple(TrackedHand(d.box, d.score, d.landmarks) if d is not None else None for d in hands)
+        results = list(self.recon.push(frame.image, tracked, self.o.focal, self.s.principal_point))
+        if not self.o.sequence:
+            results += self.finish()
+        return results
+
+    def finish(self) -> list:
+        """The reconstructor's last results (the end of a sequence or of one image)."""
+        results = list(self.recon.finish())
+        _add(self.timings, self.recon.timings)
+        return results
+
+    def write(self, results) -> None:
+        """Step 4: write each result with its frame; let go of frames no longer needed."""
         for r in results:
-            index = r.index + offset if r is not None else None
             if r is None:
                 continue
-            counts["written"] += 1
+            index = r.index + self.offset
+            self.counts["written"] += 1
             present = set(r.hands)
-            counts["both" if len(present) == 2 else (present.pop() if present else "none")] += 1
-            writer.write(r, names[index], times[index], images[index])
-        for i in [i for i in images if i < (recon.next_out + offset if recon else len(names))]:
-            del images[i]
+            self.counts["both" if len(present) == 2 else (present.pop() if present else "none")] += 1
+            self.o.writer.write(r, self.names[index], self.times[index], self.images[index])
+        kept_from = self.recon.next_out + self.offset
+        for i in [i for i in self.images if i < kept_from]:
+            del self.images[i]
 
-    bar = _progress(source, s.progress)
-    frames = iter(source)
+
+def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = None) -> dict:
+    """Run the whole pipeline (open, then detect, reconstruct and write frame by frame);
+    returns (and writes) the summary."""
+    s = settings or RunSettings()
+    started = time.perf_counter()
+    opened = open_run(input_path, out, s)
+    state = RunState(opened, s)
+    bar = _progress(opened.source, s.progress)
     try:
-        while True:
-            t0 = time.perf_counter()
-            frame = next(frames, None)
-            timings["decode"] += time.perf_counter() - t0
-            if frame is None:
-                break
-            names.append(frame.name)
-            times.append(frame.time)
-            counts["frames"] += 1
-            if not sequence:
-                offset = len(names) - 1
-                recon = new_reconstructor(offset)
-            t0 = time.perf_counter()
-            if s.boxes:  # the user's sides are taken as certain
-                given = {d.handedness: d for d in detector.detections_for(frame.index, frame.name)}
-                right, left = given.get("right"), given.get("left")
-            else:
-                if not sequence:
-                    detector.reset()
-                    tracker = HandTracker()
-                right, left = tracker.update(detector.detect(frame.image))
-                dropped = tracker.dropped if sequence else dropped + tracker.dropped
-            timings["detection"] += time.perf_counter() - t0
-            if frame.name in done:
-                counts["skipped_done"] += 1
-            images[len(names) - 1] = frame.image
-            hands = tuple(TrackedHand(d.box, d.score, d.landmarks) if d is not None else None
-                          for d in (right, left))
-            emit(recon.push(frame.image, hands, focal, s.principal_point))
-            if not sequence:
-                emit(recon.finish())
-                _add(timings, recon.timings)
+        for frame in _decoded(opened.source, state.timings):
+            state.write(state.reconstruct(frame, state.detect(frame)))
             if bar is not None:
                 bar.update(1)
-        if sequence:
-            emit(recon.finish())
-            _add(timings, recon.timings)
+        if opened.sequence:
+            state.write(state.finish())
     except KeyboardInterrupt:
-        raise UserError(f"{out}: interrupted after {counts['written']} frames; run again with --resume "
+        raise UserError(f"{out}: interrupted after {state.counts['written']} frames; run again with --resume "
                         "to continue") from None
     finally:
         if bar is not None:
             bar.close()
-        source.close()
-    if counts["frames"] == 0:
+        opened.source.close()
+    if state.counts["frames"] == 0:
         raise UserError(f"{input_path}: no frames")
     t0 = time.perf_counter()
-    videos = writer.videos(names, source.fps) if source.kind == "video" and s.render else []
-    writer.timings["writing"] += time.perf_counter() - t0
-    _add(timings, writer.timings)
-    total = time.perf_counter() - started
-    summary = {
-        "input": str(input_path), "kind": source.kind, "output": str(out),
-        "frames": counts["frames"], "frames_written": counts["written"],
-        "frames_already_done": counts["skipped_done"],
-        "frames_with_both_hands": counts["both"], "frames_with_right_only": counts["right"],
-        "frames_with_left_only": counts["left"], "frames_without_hands": counts["none"],
-        "extra_hands_dropped": dropped,
+    videos = opened.writer.videos(state.names, opened.source.fps) if opened.source.kind == "video" and s.render else []
+    opened.writer.timings["writing"] += time.perf_counter() - t0
+    _add(state.timings, opened.writer.timings)
+    summary = _summary(input_path, out, s, opened, state, videos, time.perf_counter() - started)
+    write_json(Path(out) / "summary.json", summary)
+    return summary
+
+
+def _decoded(source, timings: dict):
+    """The source's frames, the time spent decoding them added to ``timings["decode"]``."""
+    frames = iter(source)
+    while True:
+        t0 = time.perf_counter()
+        frame = next(frames, None)
+        timings["decode"] += time.perf_counter() - t0
+        if frame is None:
+            return
+        yield frame
+
+
+def _summary(input_path, out, s: RunSettings, o: OpenedRun, state: RunState, videos: list, total: float) -> dict:
+    c, recon = state.counts, state.recon
+    return {
+        "input": str(input_path), "kind": o.source.kind, "output": str(out),
+        "frames": c["frames"], "frames_written": c["written"], "frames_already_done": c["skipped_done"],
+        "frames_with_both_hands": c["both"], "frames_with_right_only": c["right"],
+        "frames_with_left_only": c["left"], "frames_without_hands": c["none"],
+        "extra_hands_dropped": state.dropped,
         "detector": "boxes file" if s.boxes else "mediapipe",
         "checkpoint": str(Path(s.ckpt) if s.ckpt else SHIPPED_CHECKPOINT),
-        "hand_model": net.right_model.name, "flat_hand_mean": True,
+        "hand_model": o.net.right_model.name, "flat_hand_mean": True,
         "translation": s.translation, "window": recon.window if recon else 1,
         "gap": recon.gap if recon else 1,
-        "focal": focal, "focal_source": "--focal" if s.focal is not None else ("EXIF" if source.focal else "53 deg diagonal field of view"),
-        "fps": source.fps, "videos": videos, "seconds": round(total, 3),
-        "seconds_per_stage": {k: round(v, 3) for k, v in timings.items()},
-        "frames_per_second": round(counts["frames"] / total, 3) if total else None,
+        "focal": o.focal,
+        "focal_source": "--focal" if s.focal is not None else ("EXIF" if o.source.focal else "53 deg diagonal field of view"),
+        "fps": o.source.fps, "videos": videos, "seconds": round(total, 3),
+        "seconds_per_stage": {k: round(v, 3) for k, v in state.timings.items()},
+        "frames_per_second": round(c["frames"] / total, 3) if total else None,
     }
-    write_json(out / "summary.json", summary)
-    return summary
 
 
 def _add(into: dict, more: dict) -> None:

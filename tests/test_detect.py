@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from fourdhands.detect.boxes_file import BoxesDetector, load_boxes
-from fourdhands.detect.detector import make_detector
+from fourdhands.detect import by_side, make_detector
 from fourdhands.detect.mediapipe_hands import (Hand, MediaPipeHands, View, cut_by_view, drop_fragments,
                                                hand_in_image, merge_hands, plan_views, to_detection,
                                                view_pixels)
-from fourdhands.detect.tracking import Detection
+from fourdhands.detect.detection import Detection
 from fourdhands.errors import UserError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "samples" / "real"
@@ -57,9 +57,18 @@ def test_lookup_by_name_then_index_and_missing_frames_have_no_hands(tmp_path):
     assert boxes.detections_for(3, "img_0003") == []
     detector = BoxesDetector(boxes)
     image = np.zeros((4, 4, 3), np.uint8)
+    assert detector.sides_known
     assert [len(detector.detect(image)) for _ in range(3)] == [2, 0, 0]
-    detector.reset()
-    assert len(detector.detect(image)) == 2
+    assert len(detector.detect(image, "img_0007")) == 1  # position 3, but listed by name
+    detector.reset()  # positions count over the whole input: a reset does not restart them
+    assert detector.detect(image) == [] and detector.index == 5
+
+
+def test_known_sides_are_taken_as_given():
+    r1, r2 = Detection((1, 1, 2, 2), "right"), Detection((5, 5, 2, 2), "right")
+    left = Detection((9, 9, 2, 2), "left")
+    assert by_side([left, r1, r2]) == (r1, left)
+    assert by_side([r2]) == (r2, None) and by_side([]) == (None, None)
 
 
 def test_a_file_without_a_known_extension_is_sniffed(tmp_path):

@@ -48,8 +48,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..media import IMAGE_EXTENSIONS
-from .detector import Detector
-from .tracking import Detection
+from .detection import Detection, Detector
 
 SIDES = ("right", "left")
 _CSV_COLUMNS = ["frame", "hand", "cx", "cy", "sx", "sy"]
@@ -73,11 +72,14 @@ class BoxesFile:
 
 
 class BoxesDetector(Detector):
-    """A boxes file behind the :class:`Detector` interface: each ``detect`` call is the next
-    frame (0, 1, ...; ``reset`` starts again at 0). Images known by name are better served
-    by :meth:`BoxesFile.detections_for`."""
+    """A boxes file behind the :class:`Detector` interface, its sides taken as given.
+    ``detect(image, name)`` serves the frame called ``name`` when the file lists it by
+    name, else by position: the number of images passed to ``detect`` before this one.
+    Positions count over the whole input (a folder of unrelated images, too), so
+    ``reset`` does not restart them."""
 
     name = "boxes"
+    sides_known = True
 
     def __init__(self, boxes: BoxesFile):
         self.boxes = boxes
@@ -87,9 +89,6 @@ class BoxesDetector(Detector):
         found = self.boxes.detections_for(self.index, name if name is not None else "")
         self.index += 1
         return found
-
-    def reset(self) -> None:
-        self.index = 0
 
 
 def load_boxes(path: str | Path) -> BoxesFile:

@@ -62,8 +62,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserError
-from .detector import Detector, check_image
-from .tracking import Detection
+from .detection import Detection, Detector, check_image
 
 INSTALL = "pip install --no-deps mediapipe==0.10.21 && pip install 'fourdhands[detect]'"
 MODES = ("image", "video")
@@ -275,7 +274,7 @@ class MediaPipeHands(Detector):
         self._solutions: dict[bool, object] = {}
         self._started: set = set()
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, name: str | None = None) -> list[Detection]:
         check_image(image)
         H, W = image.shape[:2]
         scale = min(1.0, self.max_side / max(H, W))

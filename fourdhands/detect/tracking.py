@@ -23,18 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Detection:
-    """One detected hand: box ``[cx, cy, sx, sy]`` (image px), the detector's label
-    (``"right"``/``"left"``), its confidence in that label, the detection score, and the
-    detector's 21 landmarks `(21, 2)` (image px, OpenPose order) when it has them."""
-
-    box: tuple[float, float, float, float]
-    handedness: str
-    handedness_score: float = 1.0
-    score: float = 1.0
-    landmarks: np.ndarray | None = None
+from .detection import Detection
 
 
 @dataclass
