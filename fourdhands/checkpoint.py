@@ -30,14 +30,17 @@ from .model.weights import _fit_pos_embed
 WEIGHTS, CONFIG, STATE = "model.safetensors", "config.json", "state.pt"
 
 
-def _weights(net: FourDHands) -> dict[str, torch.Tensor]:
-    """What a checkpoint stores: every weight but the hand models' buffers and the
-    backbone's external weights that training left as they came (read again at load)."""
+def _own_state(net: FourDHands) -> dict[str, torch.Tensor]:
+    """Every weight of ``net`` but the hand models' buffers (rebuilt from the config)."""
     hand_models = ("right_model.", "left_model.")
+    return {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items() if not k.startswith(hand_models)}
+
+
+def _weights(net: FourDHands) -> dict[str, torch.Tensor]:
+    """What a checkpoint stores: :func:`_own_state` less the backbone's external weights
+    that training left as they came (read again at load)."""
     external = net.external_weights()
-    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()
-             if not k.startswith(hand_models)}
-    return {k: v for k, v in state.items() if not (k in external and torch.equal(v, external[k]))}
+    return {k: v for k, v in _own_state(net).items() if not (k in external and torch.equal(v, external[k]))}
 
 
 def save_checkpoint(folder: str | os.PathLike, net: FourDHands, extra_config: dict | None = None,
@@ -64,6 +67,17 @@ def read_config(folder: str | os.PathLike) -> dict:
         raise UserError(f"{folder}: unreadable {CONFIG} ({e})") from None
 
 
+def read_weights(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The checkpoint's weights by state-dict key (UserError when absent or corrupt)."""
+    folder = Path(folder)
+    if not (folder / WEIGHTS).is_file():
+        raise UserError(f"{folder}: not a checkpoint (needs {WEIGHTS} and {CONFIG})")
+    try:
+        return load_file(str(folder / WEIGHTS))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{folder}: corrupt {WEIGHTS} ({e})") from None
+
+
 def load_checkpoint(folder: str | os.PathLike, expect: ModelConfig | None = None,
                     device: str | torch.device = "cpu") -> FourDHands:
     """The network saved in ``folder``, in eval mode.
@@ -82,10 +96,7 @@ def load_checkpoint(folder: str | os.PathLike, expect: ModelConfig | None = None
         field = next(k for k in config.to_dict() if getattr(config, k) != getattr(expect, k))
         raise UserError(f"{folder}: checkpoint is for {field}={getattr(config, field)!r}, "
                         f"not {getattr(expect, field)!r}")
-    try:
-        weights = load_file(str(folder / WEIGHTS))
-    except (SafetensorError, OSError) as e:
-        raise UserError(f"{folder}: corrupt {WEIGHTS} ({e})") from None
+    weights = read_weights(folder)
     net = FourDHands(config)
     if "backbone.pos_embed" in weights and hasattr(net.backbone, "pos_embed"):
         # checkpoints from before the ViT was laid out for its crop size kept the
@@ -123,6 +134,87 @@ def backbone_spec_name(name: str) -> str:
     from .model.backbones import ALIASES
 
     return ALIASES.get(name, name)
+
+
+def initialise_from(net: FourDHands, folder: str | os.PathLike) -> list[str]:
+    """Start ``net`` from the weights of checkpoint ``folder`` (``init`` of a training run):
+    every weight ``net`` has with the same name and shape is loaded. Returns the modules
+    that start fresh (their weights are not all in the checkpoint, e.g. the temporal
+    decoder after a single-frame run), as dotted module names, sorted.
+
+    UserError when ``folder`` is not a checkpoint, was made for another backbone, or
+    shares no weight with ``net``."""
+    folder = Path(folder)
+    config = read_config(folder)
+    theirs = config.get("model", {}).get("backbone")
+    if theirs is not None and backbone_spec_name(theirs) != backbone_spec_name(net.config.backbone):
+        raise UserError(f"init: {folder} was made for backbone {theirs!r}, this run's is {net.config.backbone!r}")
+    own = _own_state(net)
+    weights = read_weights(folder)
+    fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise UserError(f"init: no weight of {folder} fits this model")
+    net.load_state_dict(fitting, strict=False)
+    external = net.external_weights()  # a checkpoint leaves these out when they are as they came
+    loaded = set(fitting) | set(external)
+    return _covering_modules([k for k in own if k not in loaded], loaded)
+
+
+def _covering_modules(fresh: list[str], loaded: set[str]) -> list[str]:
+    """The fewest dotted module names that cover the ``fresh`` weight keys and none of the
+    ``loaded`` ones: each fresh key's highest ancestor with no loaded weight below it."""
+    out = set()
+    for key in fresh:
+        parts = key.split(".")
+        for depth in range(1, len(parts)):
+            prefix = ".".join(parts[:depth])
+            if not any(k.startswith(prefix + ".") for k in loaded):
+                out.add(prefix)
+                break
+        else:
+            out.add(key)
+    return sorted(out)
+
+
+#: Training settings a resumed run may change: they do not alter what the weights or the
+#: optimiser state mean (where the run stops, how often it reports, its loader workers).
+RESUMABLE_CHANGES = ("steps", "log_every", "ckpt_every", "workers")
+
+
+def resume_from(net: FourDHands, folder: str | os.PathLike, train_config: dict) -> dict:
+    """Load the weights of checkpoint ``folder`` into ``net`` for resuming the run whose
+    config (the ``train`` section a checkpoint stores) is ``train_config``, and return the
+    saved training state (optimizer, schedule, step, RNG).
+
+    The saved config must equal ``train_config`` except in :data:`RESUMABLE_CHANGES`, and
+    the weights must be exactly ``net``'s: otherwise a one-line UserError naming the first
+    difference (a resumed run would silently leave new modules at their initial weights)."""
+    folder = Path(folder)
+    saved = read_config(folder).get("train")
+    if saved is None:
+        raise UserError(f"{folder}: holds no training config, cannot resume from it")
+    train_config = json.loads(json.dumps(train_config))  # as it was saved: tuples are lists
+    for key in sorted(set(saved) | set(train_config)):
+        if key not in RESUMABLE_CHANGES and saved.get(key) != train_config.get(key):
+            raise UserError(f"{folder}: cannot resume: the run's {key} is {_short(train_config.get(key))}, "
+                            f"the checkpoint's {_short(saved.get(key))} (use a new out folder)")
+    weights = read_weights(folder)
+    own = _own_state(net)
+    external = net.external_weights()
+    missing = sorted(k for k in own if k not in weights and k not in external)
+    unexpected = sorted(set(weights) - set(own))
+    if missing or unexpected:
+        what = f"lacks {missing[0]}" if missing else f"has {unexpected[0]}, which this model does not"
+        raise UserError(f"{folder}: cannot resume: the checkpoint {what}")
+    net.load_state_dict(weights, strict=False)
+    if not (folder / STATE).is_file():
+        raise UserError(f"{folder}: no {STATE}, cannot resume from it")
+    return torch.load(folder / STATE, weights_only=True)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def latest_checkpoint(root: str | os.PathLike) -> Path | None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -44,7 +45,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .checkpoint import STATE, latest_checkpoint, save_checkpoint
+from .checkpoint import initialise_from, latest_checkpoint, resume_from, save_checkpoint
 from .data.dataset import HandWindows
 from .data.sample import SampleConfig, network_inputs
 from .errors import UserError
@@ -169,25 +170,6 @@ def learning_rate_factor(step: int, steps: int, warmup: int) -> float:
     return max(0.0, 1.0 - (step - warmup) / max(1, steps - warmup))
 
 
-def _initialise(net: FourDHands, folder: Path) -> None:
-    """Load every weight of ``folder`` that ``net`` has with the same shape."""
-    from safetensors.torch import load_file
-
-    from .checkpoint import backbone_spec_name, read_config
-
-    if not (folder / "model.safetensors").is_file():
-        raise UserError(f"init: {folder} is not a checkpoint folder")
-    theirs = read_config(folder).get("model", {}).get("backbone")
-    if theirs is not None and backbone_spec_name(theirs) != backbone_spec_name(net.config.backbone):
-        raise UserError(f"init: {folder} was made for backbone {theirs!r}, this run's is {net.config.backbone!r}")
-    own = net.state_dict()
-    weights = load_file(str(folder / "model.safetensors"))
-    fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
-    if not fitting:
-        raise UserError(f"{folder}: no weight fits this model")
-    net.load_state_dict(fitting, strict=False)
-
-
 def _freeze(net: FourDHands, modules: list[str]) -> None:
     """Keep the named modules (dotted paths, e.g. ``backbone.encoder.top``) fixed."""
     for name in modules:
@@ -212,56 +194,117 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Run (or resume) the training described by ``config``; return the last checkpoint."""
-    from .synth.shards import SyntheticSequences  # the only source format so far
-
-    rank, world = _distributed()
-    if config.batch_size % world:
-        raise UserError(f"batch_size {config.batch_size} is not divisible by {world} processes")
-    out = Path(config.out)
-    torch.manual_seed(config.seed)
-    mcfg = config.model.config()
-    net = FourDHands(mcfg)
-    sample = sample_config(config, mcfg)
+def _datasets(config: TrainConfig, sample: SampleConfig) -> tuple[list, list[DataSource]]:
+    """The run's datasets (a feature cache, or the ``data`` folders) and their sources."""
     if config.cache:
         from .feature_cache import CachedWindows
 
         datasets = [CachedWindows(config.cache, sample.seq_len, sample.gap)]
         sources = [DataSource(path=config.cache)]
     else:
+        from .synth.shards import SyntheticSequences  # the only source format so far
+
         datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed) for s in config.data]
         sources = config.data
-    if any(len(d) == 0 for d in datasets):
-        empty = next(s.path for s, d in zip(sources, datasets) if len(d) == 0)
+    empty = next((s.path for s, d in zip(sources, datasets) if len(d) == 0), None)
+    if empty is not None:
         raise UserError(f"{empty}: dataset is empty")
+    return datasets, sources
+
+
+def _network(config: TrainConfig, say) -> FourDHands:
+    """The network at the start of the run: built, its backbone's pre-trained weights,
+    then ``init``'s weights (``say`` reports the modules that start fresh), then frozen."""
+    net = FourDHands(config.model.config())
     if config.backbone_weights:
         from .model.weights import load_backbone_weights
 
         load_backbone_weights(net.backbone, config.backbone_weights)
-
     if config.init:
-        _initialise(net, Path(config.init))
+        fresh = initialise_from(net, config.init)
+        if fresh:
+            shown = ", ".join(fresh[:8]) + (f" and {len(fresh) - 8} more" if len(fresh) > 8 else "")
+            say(f"init: {config.init}: these modules start fresh: {shown}")
     _freeze(net, config.freeze)
+    return net
+
+
+def _optimiser(net: FourDHands, config: TrainConfig):
+    """AdamW over the trainable parameters and the warm-up + linear-decay schedule."""
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
-                                  fused=True)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: learning_rate_factor(s, config.steps, config.warmup))
-    start = 0
+    return params, optimizer, schedule
+
+
+def _resume(out: Path, net: FourDHands, optimizer, schedule, saved_config: dict) -> int:
+    """Continue from the newest checkpoint in ``out`` (its config must match); the step
+    to start from (0 without one)."""
     last = latest_checkpoint(out)
-    if last is not None:
-        from safetensors.torch import load_file
+    if last is None:
+        return 0
+    state = resume_from(net, last, saved_config["train"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
 
-        net.load_state_dict(load_file(str(last / "model.safetensors")), strict=False)
-        state = torch.load(last / STATE, weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start = int(state["step"])
-        torch.set_rng_state(state["torch_rng"])
+
+class _Steps:
+    """One optimisation step at a time: forward, losses, a step skipped when the loss or
+    the gradient is not finite (all ranks agree), gradient clipping."""
+
+    def __init__(self, net, model, params, optimizer, schedule, config: TrainConfig, world: int):
+        self.net, self.model, self.params = net, model, params
+        self.optimizer, self.schedule, self.config, self.world = optimizer, schedule, config, world
+        self.weights = LossWeights(**config.loss)
+        self.bad_in_a_row = 0
+
+    def __call__(self, step: int, batch: dict) -> tuple[dict, float]:
+        """The loss terms and the gradient norm (NaN when the step was skipped)."""
+        with torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16,
+                            enabled=self.config.precision == "bf16"):
+            pred = self.model(**network_inputs(batch))
+        terms = loss_terms(pred, batch, (self.net.right_model, self.net.left_model), self.weights)
+        loss = terms["total"]
+        self.optimizer.zero_grad(set_to_none=True)
+        finite = torch.isfinite(loss.detach()).to(torch.int32)
+        if self.world > 1:  # every rank must agree, or the skipping one leaves the others waiting
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        grad_norm = torch.tensor(float("nan"))
+        if finite:
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+            if torch.isfinite(grad_norm):
+                self.optimizer.step()
+        self.schedule.step()
+        self.bad_in_a_row = 0 if torch.isfinite(grad_norm) else self.bad_in_a_row + 1
+        if self.bad_in_a_row >= 20:
+            raise RuntimeError(f"step {step + 1}: 20 non-finite losses or gradients in a row; stopping")
+        return terms, float(grad_norm)
+
+
+def _save(out: Path, done: int, steps: _Steps, saved_config: dict) -> None:
+    state = {"optimizer": steps.optimizer.state_dict(), "schedule": steps.schedule.state_dict(),
+             "step": done, "torch_rng": torch.get_rng_state()}
+    save_checkpoint(out / f"step-{done:07d}", steps.net, saved_config, state)
+
+
+def train(config: TrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) the training described by ``config``; return the last checkpoint."""
+    rank, world = _distributed()
+    if config.batch_size % world:
+        raise UserError(f"batch_size {config.batch_size} is not divisible by {world} processes")
+    out = Path(config.out)
+    torch.manual_seed(config.seed)
+    saved_config = {"train": OmegaConf.to_container(OmegaConf.structured(config))}
+    net = _network(config, say=(lambda line: print(line, file=sys.stderr)) if rank == 0 else (lambda line: None))
+    datasets, sources = _datasets(config, sample_config(config, net.config))
+    params, optimizer, schedule = _optimiser(net, config)
+    start = _resume(out, net, optimizer, schedule, saved_config)
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
-    weights = LossWeights(**config.loss)
-
+    steps = _Steps(net, model, params, optimizer, schedule, config, world)
     loader = DataLoader(
         _Mixture(datasets),
         batch_sampler=_StepBatches([len(d) for d in datasets], [s.weight for s in sources],
@@ -272,44 +315,21 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         from tqdm import tqdm
 
         bar = tqdm(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
-    log = out / "log.csv"
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    bad_in_a_row, step = 0, start
-    extra = {"train": OmegaConf.to_container(OmegaConf.structured(config))}
     net.train()
     t0 = time.perf_counter()
     for step, batch in enumerate(loader, start=start):
-        with torch.autocast("cuda" if torch.cuda.is_available() else "cpu", dtype=torch.bfloat16,
-                            enabled=config.precision == "bf16"):
-            pred = model(**network_inputs(batch))
-        terms = loss_terms(pred, batch, (net.right_model, net.left_model), weights)
-        loss = terms["total"]
-        optimizer.zero_grad(set_to_none=True)
-        finite = torch.isfinite(loss.detach()).to(torch.int32)
-        if world > 1:  # every rank must agree, or the skipping one leaves the others waiting
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        grad_norm = torch.tensor(float("nan"))
-        if finite:
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            if torch.isfinite(grad_norm):
-                optimizer.step()
-        schedule.step()
-        bad_in_a_row = 0 if torch.isfinite(grad_norm) else bad_in_a_row + 1
-        if bad_in_a_row >= 20:
-            raise RuntimeError(f"step {step + 1}: 20 non-finite losses or gradients in a row; stopping")
+        terms, grad_norm = steps(step, batch)
         done = step + 1
         if rank == 0:
             if done % config.log_every == 0 or done == config.steps:
-                _log(log, done, terms, float(grad_norm), schedule.get_last_lr()[0], time.perf_counter() - t0)
+                _log(out / "log.csv", done, terms, grad_norm, schedule.get_last_lr()[0], time.perf_counter() - t0)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.3g}")
+                bar.set_postfix(loss=f"{float(terms['total']):.3g}")
             if done % config.ckpt_every == 0 or done == config.steps:
-                state = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                         "step": done, "torch_rng": torch.get_rng_state()}
-                save_checkpoint(out / f"step-{done:07d}", net, extra, state)
+                _save(out, done, steps, saved_config)
         if world > 1:
             dist.barrier()
     if bar is not None:

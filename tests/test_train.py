@@ -147,13 +147,17 @@ def test_learning_rate_warms_up_then_decays_linearly():
     assert [learning_rate_factor(s, 4, 0) for s in range(5)] == pytest.approx([1, 0.75, 0.5, 0.25, 0])
 
 
-def test_temporal_stage_starts_from_a_single_frame_run_and_keeps_the_encoder(tmp_path, data):
+def test_temporal_stage_starts_from_a_single_frame_run_and_keeps_the_encoder(tmp_path, data, capsys):
     spatial = train(load_config(write_config(tmp_path / "s.yaml", data, tmp_path / "s", steps=2)),
                     progress=False)
     encoder = ("backbone", "relation", "spatial", "hand_decoder")
     cfg = load_config(write_config(tmp_path / "t.yaml", data, tmp_path / "t", steps=2, init=str(spatial),
                                    freeze=list(encoder), model={"ablation": "full"}))
+    capsys.readouterr()
     temporal = train(cfg, progress=False)
+    # the run says which modules start fresh: the temporal ones, and nothing of the encoder
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("init:")]
+    assert len(said) == 1 and said[0].endswith("these modules start fresh: temporal"), said
     before, after = weights(spatial), weights(temporal)
     assert any(k.startswith("temporal.") for k in after) and not any(k.startswith("temporal.") for k in before)
     for k, v in before.items():
@@ -161,6 +165,37 @@ def test_temporal_stage_starts_from_a_single_frame_run_and_keeps_the_encoder(tmp
             assert torch.equal(v, after[k]), k  # frozen: bit for bit the single-frame run's
     changed = [k for k in before if k.startswith("hand_head.") and not torch.equal(before[k], after[k])]
     assert changed, "the heads should keep training"
+
+
+def test_resuming_with_another_model_or_recipe_is_refused(tmp_path, data, capsys):
+    # the same out folder after a change of ablation (or of lr) would resume a different
+    # network from this checkpoint, its new modules silently left at their initial weights
+    train(load_config(write_config(tmp_path / "a.yaml", data, tmp_path / "run", steps=2)), progress=False)
+    changed = write_config(tmp_path / "b.yaml", data, tmp_path / "run", steps=4, model={"ablation": "full"})
+    _one_line_error(capsys, ["train", str(changed)], "cannot resume: the run's model is")
+    _one_line_error(capsys, ["train", str(write_config(tmp_path / "c.yaml", data, tmp_path / "run", steps=4,
+                                                        lr=5e-4))], "cannot resume: the run's lr is 0.0005")
+    # more steps is a resume, not a new run
+    last = train(load_config(write_config(tmp_path / "d.yaml", data, tmp_path / "run", steps=4)), progress=False)
+    assert last.name == "step-0000004"
+
+
+def test_resume_refuses_a_checkpoint_whose_weights_do_not_fit(tmp_path, data):
+    from safetensors.torch import save_file
+
+    from fourdhands.checkpoint import resume_from
+    from fourdhands.errors import UserError
+    from fourdhands.model.network import FourDHands
+
+    cfg = load_config(write_config(tmp_path / "a.yaml", data, tmp_path / "run", steps=2))
+    last = train(cfg, progress=False)
+    saved = json.loads((last / "config.json").read_text())["train"]
+    w = weights(last)
+    key = next(k for k in w if k.startswith("hand_head."))
+    save_file({k: v for k, v in w.items() if k != key}, str(last / "model.safetensors"))
+    net = FourDHands(cfg.model.config())
+    with pytest.raises(UserError, match=f"cannot resume: the checkpoint lacks {key}"):
+        resume_from(net, last, saved)
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path, data, capsys):
@@ -216,3 +251,11 @@ def test_packed_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
     with torch.no_grad():
         a, b = net(crops, boxes, size_wh), again(crops, boxes, size_wh)
     assert torch.allclose(a.keypoints, b.keypoints, atol=2e-3)  # float16 weights: sub-mm
+
+
+def test_fresh_modules_are_named_by_their_highest_wholly_fresh_ancestor():
+    from fourdhands.checkpoint import _covering_modules
+
+    fresh = ["temporal.decoder.layers.0.w", "temporal.pos", "head.pose.w", "head.extra.w", "v"]
+    loaded = {"head.shape.w", "backbone.w"}
+    assert _covering_modules(fresh, loaded) == ["head.extra", "head.pose", "temporal", "v"]
