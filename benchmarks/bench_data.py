@@ -27,7 +27,7 @@ from fourdhands.model.network import FourDHands
 from fourdhands.objective import loss_terms
 from fourdhands.synth.generate import generate
 from fourdhands.synth.shards import SyntheticSequences
-from fourdhands.train import _network_inputs
+from fourdhands.data.sample import network_inputs
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -55,7 +55,7 @@ def step_rate(preset: str, ablation: str, sample: SampleConfig, source, batch: i
     models = (net.right_model, net.left_model)
 
     def one():
-        loss = loss_terms(net(**_network_inputs(b)), b, models)["total"]
+        loss = loss_terms(net(**network_inputs(b)), b, models).total
         opt.zero_grad()
         loss.backward()
         opt.step()

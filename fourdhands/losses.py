@@ -17,7 +17,7 @@ Conventions:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Mapping
 
 import torch
@@ -25,6 +25,7 @@ from torch import Tensor
 
 __all__ = [
     "CLOSE_THRESHOLD",
+    "LossTerms",
     "LossWeights",
     "close_loss",
     "compute_losses",
@@ -326,14 +327,37 @@ class LossWeights:
         return asdict(self)
 
 
-_TERM_WEIGHT = {
-    "pose": "pose",
-    "shape": "shape",
-    "keypoints_3d": "keypoints_3d",
-    "keypoints_2d": "keypoints_2d",
-    "joint_relation": "relation",
-    "close": "close",
-}
+@dataclass
+class LossTerms:
+    """The unweighted loss terms of one batch (None: not computed, its inputs were absent)
+    and their weighted ``total``. Attributes, not string keys: a misspelt term is an
+    AttributeError, not a silently missing one."""
+
+    pose: Tensor | None = None  # Eq. 6, rotations
+    shape: Tensor | None = None  # Eq. 6, betas
+    keypoints_3d: Tensor | None = None  # Eq. 7
+    keypoints_2d: Tensor | None = None  # Eq. 8
+    joint_relation: Tensor | None = None  # Eq. 9
+    close: Tensor | None = None  # Eq. 10
+    total: Tensor | None = None
+
+    #: The :class:`LossWeights` field that weighs each term.
+    WEIGHT_OF = {"pose": "pose", "shape": "shape", "keypoints_3d": "keypoints_3d", "keypoints_2d": "keypoints_2d",
+                 "joint_relation": "relation", "close": "close"}
+
+    def computed(self) -> dict[str, Tensor]:
+        """The terms that were computed, by name (``total`` not included)."""
+        return {name: getattr(self, name) for name in self.WEIGHT_OF if getattr(self, name) is not None}
+
+
+# every term has a weight and every weight a term: a rename on one side fails here, at import
+assert set(LossTerms.WEIGHT_OF) == {f.name for f in fields(LossTerms)} - {"total"}
+assert set(LossTerms.WEIGHT_OF.values()) == {f.name for f in fields(LossWeights)}
+
+_HAND_INPUTS = ("pose", "betas", "joints", "verts", "kp2d")
+_HAND_MASKS = ("present", "joint_valid", "kp2d_valid")
+_PRED_KEYS = frozenset(f"{s}_{k}" for s in SIDES for k in _HAND_INPUTS)
+_GT_KEYS = _PRED_KEYS | {f"{s}_{k}" for s in SIDES for k in _HAND_MASKS} | {"interacting"}
 
 
 def compute_losses(
@@ -344,7 +368,8 @@ def compute_losses(
     close_threshold: float = CLOSE_THRESHOLD,
     kp2d_norm: str = "maxmse",
     relation_reduction: str = "sum",
-) -> dict[str, Tensor]:
+    required: tuple[str, ...] = (),
+) -> LossTerms:
     """All 4DHands losses (section 3.4) from plain tensors: unweighted terms plus the weighted ``"total"``.
 
     Keys of ``pred`` and ``gt`` (per side ``s`` in ``right``, ``left``; every tensor has
@@ -362,14 +387,19 @@ def compute_losses(
     ``(B, 21)`` (2D keypoints; defaults to ``joint_valid``), and ``"interacting"`` ``(B,)``
     (default ``right_present & left_present``; pass False for single-hand samples pasted as
     a far-away second hand, as the authors do). A term whose inputs are absent from either
-    mapping is skipped (not reported).
+    mapping is not computed; a term named in ``required`` must be (ValueError otherwise).
+    A key of neither list is a ValueError (a misspelt key would otherwise drop its term).
 
-    Returned keys: ``"pose"``, ``"shape"``, ``"keypoints_3d"``, ``"keypoints_2d"`` (each the
-    sum over both hands of that hand's mean over its present samples),
-    ``"joint_relation"`` (Eq. 9) and ``"close"`` (Eq. 10) over interacting samples, and
-    ``"total" = sum(weight * term)`` with the weights of ``LossWeights``.
+    Returns :class:`LossTerms`: ``pose``, ``shape``, ``keypoints_3d``, ``keypoints_2d``
+    (each the sum over both hands of that hand's mean over its present samples),
+    ``joint_relation`` (Eq. 9) and ``close`` (Eq. 10) over interacting samples, and
+    ``total = sum(weight * term)`` with the weights of ``LossWeights``.
     """
     w = weights or LossWeights()
+    for what, given, known in (("pred", pred, _PRED_KEYS), ("gt", gt, _GT_KEYS)):
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"compute_losses: unknown {what} key {unknown[0]!r}")
     out: dict[str, Tensor] = {}
 
     def has(key: str) -> bool:
@@ -414,12 +444,14 @@ def compute_losses(
 
     if not out:
         raise ValueError("compute_losses: no loss term has its inputs in both pred and gt")
+    missing = [name for name in required if name not in out]
+    if missing:
+        raise ValueError(f"compute_losses: term {missing[0]!r} is required but its inputs are absent")
     total = None
     for name, value in out.items():
-        term = getattr(w, _TERM_WEIGHT[name]) * value
+        term = getattr(w, LossTerms.WEIGHT_OF[name]) * value
         total = term if total is None else total + term
-    out["total"] = total
-    return out
+    return LossTerms(**out, total=total)
 
 
 def _combine_masks(sample: Tensor | None, point: Tensor | None) -> Tensor | None:

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .geometry.rotations import axis_angle_to_matrix
-from .losses import LossWeights, compute_losses
+from .losses import LossTerms, LossWeights, compute_losses
 from .model.network import HandsPrediction
 
 SIDES = ("right", "left")
@@ -39,8 +39,8 @@ def _crop_units(points: Tensor, boxes: Tensor) -> Tensor:
 
 
 def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights | None = None
-               ) -> dict[str, Tensor]:
-    """Named unweighted terms and the weighted ``"total"`` for one batch.
+               ) -> LossTerms:
+    """Every unweighted term (all six are required) and the weighted total for one batch.
 
     ``models``: the (right, left) hand models that decoded ``pred``; they give the
     ground-truth vertices from the ground-truth parameters."""
@@ -78,4 +78,4 @@ def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights 
         g[f"{s}_kp2d"] = flat(_crop_units(batch["keypoints_2d"][:, f, h], boxes[:, :, h]))
         g[f"{s}_present"] = flat(present[:, :, h])
         g[f"{s}_kp2d_valid"] = flat(batch["visible"][:, f, h])
-    return compute_losses(p, g, weights, relation_reduction="mean")
+    return compute_losses(p, g, weights, relation_reduction="mean", required=tuple(LossTerms.WEIGHT_OF))

@@ -49,7 +49,7 @@ from .checkpoint import initialise_from, latest_checkpoint, resume_from, save_ch
 from .data.dataset import HandWindows
 from .data.sample import SampleConfig, network_inputs
 from .errors import UserError
-from .losses import LossWeights
+from .losses import LossTerms, LossWeights
 from .model.config import model_config
 from .model.network import FourDHands
 from .objective import loss_terms
@@ -267,7 +267,7 @@ class _Steps:
                             enabled=self.config.precision == "bf16"):
             pred = self.model(**network_inputs(batch))
         terms = loss_terms(pred, batch, (self.net.right_model, self.net.left_model), self.weights)
-        loss = terms["total"]
+        loss = terms.total
         self.optimizer.zero_grad(set_to_none=True)
         finite = torch.isfinite(loss.detach()).to(torch.int32)
         if self.world > 1:  # every rank must agree, or the skipping one leaves the others waiting
@@ -327,7 +327,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
                 _log(out / "log.csv", done, terms, grad_norm, schedule.get_last_lr()[0], time.perf_counter() - t0)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(terms['total']):.3g}")
+                bar.set_postfix(loss=f"{float(terms.total):.3g}")
             if done % config.ckpt_every == 0 or done == config.steps:
                 _save(out, done, steps, saved_config)
         if world > 1:
@@ -337,13 +337,11 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     return latest_checkpoint(out)
 
 
-_TERMS = ("pose", "shape", "keypoints_3d", "keypoints_2d", "joint_relation", "close", "total")
-
-
-def _log(path: Path, step: int, terms: dict, grad_norm: float, lr: float, seconds: float) -> None:
-    """One CSV row; a term the batch had no data for (e.g. no two-hand sample) is empty."""
+def _log(path: Path, step: int, terms: LossTerms, grad_norm: float, lr: float, seconds: float) -> None:
+    """One CSV row: step, seconds, lr, grad_norm, each term and the total."""
+    values = {**terms.computed(), "total": terms.total}
     row = {"step": step, "seconds": round(seconds, 2), "lr": lr, "grad_norm": grad_norm,
-           **{k: (float(terms[k].detach()) if k in terms else "") for k in _TERMS}}
+           **{k: float(values[k].detach()) for k in (*LossTerms.WEIGHT_OF, "total")}}
     new = not path.exists()
     with open(path, "a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(row))

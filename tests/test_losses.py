@@ -217,17 +217,17 @@ def test_compute_losses_terms_total_and_masks():
     pred = {k: gt[k] + 0.1 * noise[k] for k in gt}
     out = L.compute_losses(pred, gt)
     names = {"pose", "shape", "keypoints_3d", "keypoints_2d", "joint_relation", "close"}
-    assert set(out) == names | {"total"}
+    assert set(out.computed()) == names and out.total is not None
     w = L.LossWeights()
     assert (w.keypoints_3d, w.keypoints_2d, w.relation, w.close, w.pose, w.shape) == (1e3, 1e3, 1e3, 1e3, 10, 1)
-    want = (1e3 * (out["keypoints_3d"] + out["keypoints_2d"] + out["joint_relation"] + out["close"])
-            + 10 * out["pose"] + out["shape"])
-    assert out["total"].item() == pytest.approx(want.item(), rel=1e-12)
-    assert out["close"].item() > 0.0  # the random hands do have pairs within 5 mm
+    want = (1e3 * (out.keypoints_3d + out.keypoints_2d + out.joint_relation + out.close)
+            + 10 * out.pose + out.shape)
+    assert out.total.item() == pytest.approx(want.item(), rel=1e-12)
+    assert out.close.item() > 0.0  # the random hands do have pairs within 5 mm
     # per-hand terms are the sum of each hand's own loss
     r3d = L.keypoint_3d_loss(pred["right_verts"], gt["right_verts"], pred["right_joints"], gt["right_joints"])
     l3d = L.keypoint_3d_loss(pred["left_verts"], gt["left_verts"], pred["left_joints"], gt["left_joints"])
-    assert out["keypoints_3d"].item() == pytest.approx((r3d + l3d).item(), rel=1e-12)
+    assert out.keypoints_3d.item() == pytest.approx((r3d + l3d).item(), rel=1e-12)
 
     # sample 1 has no left hand: its left garbage must not count anywhere
     gt2 = dict(gt, left_present=torch.tensor([True, False, True]))
@@ -238,19 +238,19 @@ def test_compute_losses_terms_total_and_masks():
     keep = [0, 2]
     ref = L.compute_losses({k: v[keep] for k, v in pred.items()}, {k: v[keep] for k, v in gt.items()})
     for k in ("joint_relation", "close"):
-        assert out2[k].item() == pytest.approx(ref[k].item(), rel=1e-10)
+        assert getattr(out2, k).item() == pytest.approx(getattr(ref, k).item(), rel=1e-10)
     right = L.compute_losses({k: v for k, v in pred.items() if k.startswith("right")}, gt)
     left = L.compute_losses({k: v[keep] for k, v in pred.items() if k.startswith("left")},
                             {k: v[keep] for k, v in gt.items()})
     for k in ("pose", "shape", "keypoints_3d", "keypoints_2d"):
-        assert out2[k].item() == pytest.approx((right[k] + left[k]).item(), rel=1e-10), k
-    assert out2["pose"].item() < 1.0  # the 7.0 garbage would give ~ 144 * 49 / 3
+        assert getattr(out2, k).item() == pytest.approx((getattr(right, k) + getattr(left, k)).item(), rel=1e-10), k
+    assert out2.pose.item() < 1.0  # the 7.0 garbage would give ~ 144 * 49 / 3
 
     # explicit "interacting" False (a single-hand sample pasted far away) removes relation terms only
     gt3 = dict(gt, interacting=torch.tensor([False, False, False]))
     out3 = L.compute_losses(pred, gt3)
-    assert out3["joint_relation"].item() == 0.0 and out3["close"].item() == 0.0
-    assert out3["keypoints_3d"].item() == pytest.approx(out["keypoints_3d"].item())
+    assert out3.joint_relation.item() == 0.0 and out3.close.item() == 0.0
+    assert out3.keypoints_3d.item() == pytest.approx(out.keypoints_3d.item())
 
 
 def test_compute_losses_backward_and_partial_inputs():
@@ -258,14 +258,31 @@ def test_compute_losses_backward_and_partial_inputs():
     pred = {k: (v + 0.05 * _batch(50)[k]).requires_grad_(True) for k, v in gt.items()}
     out = L.compute_losses(pred, gt)
     no_close = L.compute_losses(pred, gt, L.LossWeights(close=0.0))
-    assert out["close"].item() > 0.0
-    assert (out["total"] - no_close["total"]).item() == pytest.approx(1e3 * out["close"].item(), rel=1e-9)
-    out["total"].backward()
+    assert out.close.item() > 0.0
+    assert (out.total - no_close.total).item() == pytest.approx(1e3 * out.close.item(), rel=1e-9)
+    out.total.backward()
     for k, v in pred.items():
         assert v.grad is not None and torch.isfinite(v.grad).all(), k
     # only joints given: 3D and relation terms, nothing else
     sub = {k: v.detach() for k, v in pred.items() if k.endswith("_joints")}
     out = L.compute_losses(sub, {k: gt[k] for k in sub})
-    assert set(out) == {"keypoints_3d", "joint_relation", "total"}
+    assert set(out.computed()) == {"keypoints_3d", "joint_relation"}
     with pytest.raises(ValueError):
         L.compute_losses({}, {})
+
+
+def test_a_misspelt_or_missing_term_fails_at_once():
+    gt = _batch(2)
+    pred = {k: v + 0.01 for k, v in gt.items() if not k.endswith(("_present", "_valid"))}
+    # a typo in an input key would otherwise drop the term it feeds
+    with pytest.raises(ValueError, match="unknown pred key 'left_vertices'"):
+        L.compute_losses({**pred, "left_vertices": pred["left_verts"]}, gt)
+    with pytest.raises(ValueError, match="unknown gt key 'right_visible'"):
+        L.compute_losses(pred, {**gt, "right_visible": torch.ones(3, dtype=torch.bool)})
+    # a required term whose inputs are absent
+    no_verts = {k: v for k, v in pred.items() if not k.endswith("_verts")}
+    with pytest.raises(ValueError, match="term 'close' is required"):
+        L.compute_losses(no_verts, gt, required=("close",))
+    # terms are attributes: a misspelt name is an error, not a silent None
+    with pytest.raises(AttributeError):
+        L.compute_losses(pred, gt).keypoint_3d
