@@ -68,7 +68,7 @@ class HandOutput:
 
 def _check_side(side: str) -> str:
     if side not in SIDES:
-        raise UserError(f"hand side must be 'right' or 'left', got {side!r}")
+        raise ValueError(f"hand side must be 'right' or 'left', got {side!r}")
     return side
 
 
@@ -161,11 +161,11 @@ class HandModel(nn.Module):
     def _tensor(self, x: Any, arg: str, tail: tuple[int, ...]) -> Tensor:
         t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
         if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
-            raise UserError(f"{self.name} {self.side} hand: {arg} must be a float tensor")
+            raise ValueError(f"{self.name} {self.side} hand: {arg} must be a float tensor")
         t = t.to(device=self.device, dtype=self.dtype)
         if t.ndim != 1 + len(tail) or tuple(t.shape[1:]) != tail:
             want = "(B, " + ", ".join(str(s) for s in tail) + ")"
-            raise UserError(
+            raise ValueError(
                 f"{self.name} {self.side} hand: {arg} has shape {tuple(t.shape)}, expected {want}"
             )
         return t
@@ -176,7 +176,7 @@ class HandModel(nn.Module):
         t = betas if isinstance(betas, Tensor) else torch.as_tensor(np.asarray(betas))
         t = t.to(device=self.device, dtype=self.dtype)
         if t.ndim != 2 or t.shape[1] > self.shapedirs.shape[-1]:
-            raise UserError(
+            raise ValueError(
                 f"{self.name} {self.side} hand: betas has shape {tuple(t.shape)}, "
                 f"expected (B, {self.shapedirs.shape[-1]}) (or fewer columns)"
             )
@@ -227,7 +227,7 @@ class HandModel(nn.Module):
         tensors: dict[str, Tensor] = {}
         if rotmats is not None:
             if global_orient is not None or hand_pose is not None:
-                raise UserError(
+                raise ValueError(
                     f"{self.name} {self.side} hand: give either rotmats or "
                     "global_orient/hand_pose, not both"
                 )
@@ -244,7 +244,7 @@ class HandModel(nn.Module):
         sizes = {k: int(v.shape[0]) for k, v in tensors.items()}
         if len(set(sizes.values())) > 1:
             listing = ", ".join(f"{k}: {n}" for k, n in sizes.items())
-            raise UserError(f"{self.name} {self.side} hand: batch sizes differ ({listing})")
+            raise ValueError(f"{self.name} {self.side} hand: batch sizes differ ({listing})")
         batch = next(iter(sizes.values())) if sizes else 1
 
         if betas_t is None:
@@ -326,7 +326,7 @@ def load_hand_model(
         dtype, device: of the model's buffers; ``device=None`` leaves them on torch's
             current default device (e.g. inside ``with torch.device("meta")``).
     Raises:
-        UserError: a bad spec, side, file or option.
+        UserError: a bad spec, file or option (the user's); ValueError: a bad side (the caller's).
     """
     _check_side(side)
     if isinstance(spec, str) and spec.strip().lower() == "open":
