@@ -27,9 +27,9 @@ import numpy as np
 
 from .errors import UserError
 from .io import atomic_folder, ensure_output_dir, write_json
+from .sides import SIDES
 
 SPLIT, SEED, FRAMES, SIZE, FPS = "interacting", 7, 48, (640, 480), 30.0
-SIDES = ("right", "left")
 
 
 def make_clip(folder: Path) -> dict[str, np.ndarray]:

@@ -30,12 +30,12 @@ from torch.utils.data import DataLoader, Subset
 from . import metrics
 from .checkpoint import load_checkpoint, read_config
 from .data.dataset import HandWindows
-from .data.sample import SampleConfig, network_inputs
+from .data.sample import SampleConfig, model_sample_config, network_inputs
 from .geometry.camera import depths_from_v
 from .geometry.rotations import axis_angle_to_matrix
 from .io import atomic_path, ensure_output_dir, write_json
+from .sides import SIDES
 
-SIDES = ("right", "left")
 PROTOCOLS = {
     "mpjpe": "MPJPE, IntagHand protocol (root = middle MCP, skeleton scaling), mm",
     "mpvpe": "MPVPE, IntagHand protocol, mm",
@@ -68,11 +68,8 @@ def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 
     ``frame`` `(N,)`."""
     from .synth.shards import SyntheticSequences
 
-    cfg = net.config
-    seq_len = cfg.seq_len if cfg.temporal else 1
-    ds = HandWindows(SyntheticSequences(data_dir),
-                     SampleConfig(crop_hw=tuple(cfg.image_size), seq_len=seq_len, gap=gap,
-                                  upright=cfg.upright))
+    ds = HandWindows(SyntheticSequences(data_dir), model_sample_config(net.config, gap=gap),
+                     hand_model=net.config.hand_model)
     if frames is not None and frames < len(ds):
         ds = Subset(ds, np.linspace(0, len(ds) - 1, frames).round().astype(int).tolist())
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)

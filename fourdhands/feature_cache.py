@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .data.dataset import HandWindows
-from .data.sample import SampleConfig, window_frames
+from .data.sample import MODEL_FIELDS, SampleConfig, window_frames
 from .errors import UserError
 from .io import atomic_path, write_json
 
@@ -125,6 +125,7 @@ class CachedWindows(Dataset):
 
     def __init__(self, folder: str | Path, seq_len: int, gap: int):
         folder = Path(folder)
+        self.folder = folder
         if not (folder / MANIFEST).is_file():
             raise UserError(f"{folder}: not a feature cache (no {MANIFEST}; build it with `fourdhands cache`)")
         self.manifest = json.loads((folder / MANIFEST).read_text())
@@ -139,6 +140,18 @@ class CachedWindows(Dataset):
 
     def __len__(self) -> int:
         return int(self.starts[-1])
+
+    def check_made_for(self, backbone: str, sample: SampleConfig) -> None:
+        """UserError unless the cache was encoded by ``backbone`` from crops cut as
+        ``sample`` cuts them (crop size, upright rule, box expansion): features of other
+        crops would train the run on inputs its network never sees at inference."""
+        made = self.manifest.get("sample", {})
+        wanted = {"backbone": backbone, **{k: v for k, v in asdict(sample).items() if k in MODEL_FIELDS and k != "seq_len"}}
+        found = {"backbone": self.manifest.get("backbone"), **{k: made.get(k) for k in wanted if k != "backbone"}}
+        for key, value in wanted.items():
+            if json.loads(json.dumps(value)) != found[key]:
+                raise UserError(f"{self.folder}: the feature cache was made with {key} {found[key]!r}, "
+                                f"this run's is {value!r} (build a new cache)")
 
     def set_epoch(self, epoch: int) -> None:  # the augmentation is fixed in the cache
         pass

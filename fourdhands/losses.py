@@ -23,6 +23,8 @@ from typing import Mapping
 import torch
 from torch import Tensor
 
+from .sides import SIDES
+
 __all__ = [
     "CLOSE_THRESHOLD",
     "LossTerms",
@@ -39,8 +41,6 @@ __all__ = [
 
 CLOSE_THRESHOLD = 0.005
 """L_close threshold (Eq. 10): ground-truth right-left vertex *distance* <= 5 mm (metres)."""
-
-SIDES = ("right", "left")
 
 
 # ----------------------------------------------------------------------------- helpers

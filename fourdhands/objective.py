@@ -26,8 +26,7 @@ from torch import Tensor
 from .geometry.rotations import axis_angle_to_matrix
 from .losses import LossTerms, LossWeights, compute_losses
 from .model.network import HandsPrediction
-
-SIDES = ("right", "left")
+from .sides import SIDES
 
 
 def _crop_units(points: Tensor, boxes: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ hand (a tight box and a score, or nothing), and returns camera-space results fra
 frame, in order, as soon as each frame's temporal window is complete. The paper's
 recipe (section 3.3) with the cache that makes video cheap:
 
-- crops: each hand's tight box, expanded by the training's ``box_expand`` and fitted to
+- crops: each hand's tight box, expanded by the model's ``box_expand`` (``ModelConfig``, as in training) and fitted to
   the crop's aspect (exactly what the training samples saw, without augmentation); for an
   ``upright`` network turned so that the wrist -> middle knuckle of the detector's
   landmarks points up (unturned when a hand comes without landmarks);
@@ -52,14 +52,14 @@ from PIL import Image
 from .data.augment import crop_boxes
 from .data.sample import window_frames
 from .errors import UserError
-from .geometry.camera import crop_camera_pixels, depths_from_v, field_of_view_focal, intrinsics, project
+from .geometry.camera import crop_camera_box_size, crop_camera_pixels, depths_from_v, field_of_view_focal, intrinsics, project
 from .geometry.crop import box_to_crop_affine, crop_image
 from .geometry.crop_frame import upright_angle
 from .geometry.pnp import solve_translation
 from .geometry.rotations import matrix_to_axis_angle
-from .model.network import CROP_CAMERA_PIXELS, FourDHands
+from .model.network import FourDHands
+from .sides import SIDES
 
-SIDES = ("right", "left")
 TRANSLATIONS = ("crop", "pnp")
 
 
@@ -175,21 +175,19 @@ class Reconstructor:
         net: the network (eval mode).
         gap: frames between the window's frames (the training's gap fits best).
         translation: ``"crop"`` or ``"pnp"``.
-        box_expand: context around the tight box, as in training.
         batch_frames: frames per backbone call.
         needed: optional predicate on a frame index: whether its result is wanted (a
             resumed run skips frames already written; frames only other windows need are
             still encoded).
     """
 
-    def __init__(self, net: FourDHands, gap: int, translation: str = "crop", box_expand: float = 1.3,
-                 batch_frames: int = 8, needed=None):
+    def __init__(self, net: FourDHands, gap: int, translation: str = "crop", batch_frames: int = 8, needed=None):
         if translation not in TRANSLATIONS:
             raise ValueError(f"translation must be one of {TRANSLATIONS}, got {translation!r}")
         if translation == "pnp" and net.config.crop_frame:
             raise UserError("--translation pnp: this network places hands through each crop's own "
                             "camera frame, which is already perspective-exact; use --translation crop")
-        self.net, self.translation, self.box_expand = net, translation, box_expand
+        self.net, self.translation = net, translation
         self.window = net.config.seq_len if net.config.temporal else 1
         self.gap = max(1, int(gap))
         self.reach = self.gap * (self.window // 2)
@@ -222,7 +220,7 @@ class Reconstructor:
         if entry.present.any() and self._in_reach(index):
             t0 = time.perf_counter()
             entry.crops, entry.crop_boxes = prepare_crops(image, boxes, entry.present,
-                                                          tuple(self.net.config.image_size), self.box_expand,
+                                                          tuple(self.net.config.image_size), self.net.config.box_expand,
                                                           angles)
             self.timings["crops"] += time.perf_counter() - t0
         self.entries[index] = entry
@@ -296,9 +294,8 @@ class Reconstructor:
         present_now = centre.present
         if self.translation == "pnp":
             box = torch.as_tensor(centre.crop_boxes)
-            crop_h = self.net.config.image_size[0]
             pixels = crop_camera_pixels(keypoints, pred.crop_cam[0, 0].double().cpu(), box[:, :2],
-                                        box[:, 3] * CROP_CAMERA_PIXELS / crop_h)
+                                        crop_camera_box_size(box[:, 3], self.net.config.image_size[0]))
             on = torch.as_tensor(present_now)
             transl[on] = solve_translation(keypoints[on], pixels[on], K.expand(int(on.sum()), 3, 3))
         v = pred.v[0, 0].double().cpu()

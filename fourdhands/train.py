@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .checkpoint import initialise_from, latest_checkpoint, resume_from, save_checkpoint
 from .data.dataset import HandWindows
-from .data.sample import SampleConfig, network_inputs
+from .data.sample import MODEL_FIELDS, SampleConfig, model_sample_config, network_inputs
 from .errors import UserError
 from .losses import LossTerms, LossWeights
 from .model.config import model_config
@@ -68,10 +68,11 @@ class ModelSection:
     image_size: Optional[tuple[int, int]] = None  # default: the preset's
     seq_len: int = 9
     backbone: str = ""  # default: the preset's (a name of model.backbones.BACKBONES)
+    hand_model: str = "open"  # or a MANO_RIGHT.pkl path (its left file beside it)
 
     def config(self):
         """The :class:`~fourdhands.model.config.ModelConfig` this section describes."""
-        overrides = {"seq_len": self.seq_len}
+        overrides = {"seq_len": self.seq_len, "hand_model": self.hand_model}
         if self.image_size is not None:
             overrides["image_size"] = tuple(self.image_size)
         if self.backbone:
@@ -100,7 +101,8 @@ class TrainConfig:
     cache_draws: int = 1  # augmentations per sequence when `fourdhands cache` builds it
     model: ModelSection = field(default_factory=ModelSection)
     data: list[DataSource] = field(default_factory=list)
-    # fields of data.sample.SampleConfig (gap, augment, jitters); crop size and T come from the model
+    # fields of data.sample.SampleConfig (gap, augment, jitters); crop size, T, upright and
+    # box expansion come from the model
     sample: dict = field(default_factory=lambda: {"augment": True})
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
 
@@ -119,7 +121,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     if not config.data and not config.cache:
         raise UserError(f"{path}: no data sources (data: [{{path: ...}}])")
     for section, known in (("loss", set(asdict(LossWeights()))),
-                           ("sample", {f.name for f in fields(SampleConfig)} - {"crop_hw", "seq_len", "upright"})):
+                           ("sample", {f.name for f in fields(SampleConfig)} - set(MODEL_FIELDS))):
         unknown = set(getattr(config, section)) - known
         if unknown:
             raise UserError(f"{path}: unknown {section} key {sorted(unknown)[0]!r}")
@@ -182,9 +184,8 @@ def _freeze(net: FourDHands, modules: list[str]) -> None:
 
 def sample_config(config: TrainConfig, model) -> SampleConfig:
     """How the run's samples are cut: the config's ``sample`` section with the crop size,
-    window length and upright rule of the model."""
-    return SampleConfig(crop_hw=tuple(model.image_size), seq_len=model.seq_len if model.temporal else 1,
-                        upright=model.upright, **config.sample)
+    window length, upright rule and box expansion of the model."""
+    return model_sample_config(model, **config.sample)
 
 
 def _distributed() -> tuple[int, int]:
@@ -194,17 +195,23 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _datasets(config: TrainConfig, sample: SampleConfig) -> tuple[list, list[DataSource]]:
-    """The run's datasets (a feature cache, or the ``data`` folders) and their sources."""
+def _datasets(config: TrainConfig, sample: SampleConfig, net: FourDHands) -> tuple[list, list[DataSource]]:
+    """The run's datasets (a feature cache made for ``net``'s backbone and crops, or the
+    ``data`` folders) and their sources; ``net``'s hand model gives the joints that flips
+    and rotations move."""
+    hand_model = net.config.hand_model
     if config.cache:
         from .feature_cache import CachedWindows
 
-        datasets = [CachedWindows(config.cache, sample.seq_len, sample.gap)]
+        cache = CachedWindows(config.cache, sample.seq_len, sample.gap)
+        cache.check_made_for(net.config.backbone, sample)
+        datasets = [cache]
         sources = [DataSource(path=config.cache)]
     else:
         from .synth.shards import SyntheticSequences  # the only source format so far
 
-        datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed) for s in config.data]
+        datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed, hand_model=hand_model)
+                    for s in config.data]
         sources = config.data
     empty = next((s.path for s, d in zip(sources, datasets) if len(d) == 0), None)
     if empty is not None:
@@ -300,7 +307,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(config.seed)
     saved_config = {"train": OmegaConf.to_container(OmegaConf.structured(config))}
     net = _network(config, say=(lambda line: print(line, file=sys.stderr)) if rank == 0 else (lambda line: None))
-    datasets, sources = _datasets(config, sample_config(config, net.config))
+    datasets, sources = _datasets(config, sample_config(config, net.config), net)
     params, optimizer, schedule = _optimiser(net, config)
     start = _resume(out, net, optimizer, schedule, saved_config)
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net

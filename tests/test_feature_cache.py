@@ -90,3 +90,19 @@ def test_cache_command_without_a_cache_folder_is_a_one_line_error(tmp_path, caps
     assert len(err.splitlines()) == 1 and "names no cache folder" in err, err
     assert main(["cache", str(tmp_path / "missing.yaml")]) == 2
     assert "no such config file" in capsys.readouterr().err
+
+
+def test_a_cache_made_for_other_crops_or_another_backbone_is_refused(data, tmp_path):
+    sample = SampleConfig(crop_hw=CROP, seq_len=1, gap=1, upright=True)
+    build_cache(_net(), [str(data)], tmp_path / "cache", sample, seed=4, progress=False)
+    cached = CachedWindows(tmp_path / "cache", seq_len=3, gap=1)
+    cached.check_made_for("tiny", replace(sample, seq_len=3, gap=2, augment=True))  # window and recipe may differ
+    for backbone, other, words in [
+        ("tiny", replace(sample, box_expand=1.5), "box_expand 1.3, this run's is 1.5"),
+        ("tiny", replace(sample, crop_hw=(96, 72)), "crop_hw [64, 48], this run's is (96, 72)"),
+        ("tiny", replace(sample, upright=False), "upright True"),
+        ("small", sample, "backbone 'tiny', this run's is 'small'"),
+    ]:
+        with pytest.raises(UserError, match="the feature cache was made with") as e:
+            cached.check_made_for(backbone, other)
+        assert words in str(e.value), str(e.value)

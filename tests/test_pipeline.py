@@ -8,7 +8,7 @@ from fourdhands.data.sample import window_frames
 from fourdhands.geometry.camera import crop_camera_pixels, intrinsics, project
 from fourdhands.geometry.rotations import axis_angle_to_matrix
 from fourdhands.model.config import model_config
-from fourdhands.model.network import CROP_CAMERA_PIXELS, FourDHands
+from fourdhands.model.network import FourDHands
 from fourdhands.pipeline import Reconstructor, TrackedHand, prepare_crops
 
 N, GAP, W, H = 9, 2, 128, 96
@@ -137,7 +137,8 @@ def test_pnp_fits_the_crop_cameras_pixels_at_least_as_well(net, clip):
                          torch.tensor([[W, H]], dtype=torch.float32), torch.tensor([150.0]),
                          torch.as_tensor(entry.present)[None, None], principal_point=torch.tensor([[W / 2, H / 2]]))
     box = torch.as_tensor(entry.crop_boxes[0])
-    target = crop_camera_pixels(keypoints, out.crop_cam[0, 0, 0].double(), box[:2], box[3] * CROP_CAMERA_PIXELS / 64)
+    # the crop camera's 5000 px focal is over 256 crop pixels; this crop is 64 px high
+    target = crop_camera_pixels(keypoints, out.crop_cam[0, 0, 0].double(), box[:2], box[3] * 256.0 / 64)
     K = intrinsics(torch.tensor(150.0, dtype=torch.float64), torch.tensor([W / 2, H / 2], dtype=torch.float64))
     err = {name: float((project(keypoints + torch.as_tensor(h.transl), K) - target).norm(dim=-1).mean())
            for name, h in (("crop", a), ("pnp", b))}
@@ -215,3 +216,19 @@ def test_v_sets_the_depths_along_the_wrist_rays():
     A = torch.cat([torch.stack([-q[0], q[1]], 1), w * torch.eye(2, dtype=torch.float64)])
     b = torch.cat([v, w * wrong[:, 2]])
     torch.testing.assert_close(depths_from_v(wrong, v, w), torch.linalg.solve(A.T @ A, A.T @ b))
+
+
+def test_crops_expand_the_tight_box_by_the_models_box_expand():
+    # the setting travels in the model's config (and so in its checkpoint): inference
+    # crops as the training did, with no default of its own to drift from it
+    torch.manual_seed(0)
+    image = np.zeros((H, W, 3), np.uint8)
+    hand = TrackedHand(np.array([60.0, 50.0, 20.0, 30.0]), 0.9)
+    heights = {}
+    for expand in (1.3, 2.0):
+        net = FourDHands(model_config("tiny", "cross_s", image_size=(64, 48), box_expand=expand)).eval()
+        recon = Reconstructor(net, gap=1)
+        recon.push(image, (hand, None), 150.0)
+        heights[expand] = recon.entries[0].crop_boxes[0][3]
+    # the crop fits the 64x48 aspect around 30 px * expand: the taller side sets its height
+    assert heights[1.3] == pytest.approx(30 * 1.3) and heights[2.0] == pytest.approx(30 * 2.0)

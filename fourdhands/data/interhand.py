@@ -55,11 +55,11 @@ import numpy as np
 
 from ..errors import UserError
 from ..hands.joints import interhand_to_openpose
+from ..sides import SIDES
 
 __all__ = ["InterHandFrame", "read_interhand_frames", "find_annotation_files", "world_to_camera",
            "project_points", "keypoint_box", "SIDES", "JOINTS_PER_HAND"]
 
-SIDES = ("right", "left")
 JOINTS_PER_HAND = 21
 _MM_TO_M = 1e-3
 

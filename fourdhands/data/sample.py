@@ -47,7 +47,8 @@ class SampleConfig:
     crop_hw: crop ``(h, w)``; any size (paper: 256x192).
     seq_len, gap: T frames, ``gap`` frames apart (paper: 9 and 5), reflected at the
         sequence's ends ("bounced", as the authors do); ``seq_len=1`` gives single frames.
-    box_expand: context around the tight hand box before fitting the crop's aspect.
+    box_expand: context around the tight hand box before fitting the crop's aspect
+        (``ModelConfig.box_expand``).
     augment: apply the random augmentations below (training); off gives the plain crops.
     scale_jitter: the crop box's size varies by a factor in ``[1 - s, 1 + s]``.
     shift_jitter: its centre moves by up to this fraction of its size.
@@ -74,6 +75,18 @@ class SampleConfig:
     occlusion_prob: float = 0.2
     upright: bool = False
     upright_jitter_deg: float = 15.0
+
+
+def model_sample_config(model, **fields) -> SampleConfig:
+    """The :class:`SampleConfig` of a network with config ``model`` (a
+    :class:`~fourdhands.model.config.ModelConfig`): crop size, window length, upright rule
+    and box expansion are the model's, the rest (``gap``, augmentation) is ``fields``."""
+    return SampleConfig(crop_hw=tuple(model.image_size), seq_len=model.seq_len if model.temporal else 1,
+                        upright=model.upright, box_expand=model.box_expand, **fields)
+
+
+#: The SampleConfig fields that :func:`model_sample_config` takes from the model.
+MODEL_FIELDS = ("crop_hw", "seq_len", "upright", "box_expand")
 
 
 def network_inputs(batch: dict) -> dict:

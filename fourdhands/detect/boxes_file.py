@@ -48,9 +48,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..media import IMAGE_EXTENSIONS
+from ..sides import SIDES
 from .detection import Detection, Detector
 
-SIDES = ("right", "left")
 _CSV_COLUMNS = ["frame", "hand", "cx", "cy", "sx", "sy"]
 _HAND_KEYS = {"box", "hand", "score", "landmarks"}
 

@@ -90,6 +90,13 @@ def _column(value, like: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(value, dtype=like.dtype, device=like.device).unsqueeze(-1)
 
 
+def crop_camera_box_size(box_height, crop_height: int):
+    """Image pixels spanned by :data:`CROP_SIZE` crop pixels, for a crop box of height
+    ``box_height`` (image px, any shape) cut to ``crop_height`` crop pixels: the
+    ``box_size`` of :func:`crop_cam_to_translation` and its kin."""
+    return box_height * (CROP_SIZE / crop_height)
+
+
 def crop_cam_to_translation(cam: torch.Tensor, focal=CROP_FOCAL, crop_size=CROP_SIZE) -> torch.Tensor:
     """Crop camera ``[s, tx, ty]`` to the translation of the crop's own pinhole camera.
 

@@ -5,9 +5,9 @@ The official MANO files are Python-2 pickles. Some of their arrays are chumpy ob
 sparse CSC matrix whose class old pickles name ``scipy.sparse.csc.csc_matrix``, and the
 array bytes are Python-2 ``str`` (hence ``encoding='latin1'``). Chumpy does not import on
 current Python / NumPy, and a pickle is a program: loading one may call any importable
-function. :func:`read_mano_file` therefore unpickles through :class:`_RestrictedUnpickler`,
-whose ``find_class`` admits only an explicit allow-list of (module, name) pairs that such
-files contain; chumpy and SciPy classes are replaced by small stand-ins that only record
+function. :func:`read_mano_file` therefore unpickles through
+:class:`~fourdhands.safe_pickle.AllowListUnpickler`, which admits only an explicit
+allow-list of the (module, name) pairs that such files contain; chumpy and SciPy classes are replaced by small stand-ins that only record
 their pickled state and turn it into a dense array afterwards. Nothing else is imported
 or called, and any other class is refused with a :class:`~fourdhands.errors.UserError`.
 
@@ -43,13 +43,13 @@ import copyreg
 import io
 import logging
 import os
-import pickle
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from ..errors import UserError
+from ..safe_pickle import AllowListUnpickler
 
 __all__ = [
     "NUM_JOINTS",
@@ -253,31 +253,18 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     return allowed
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only allow-listed globals; anything else is a UserError.
+def _refuse(label: str):
+    """What :class:`~fourdhands.safe_pickle.AllowListUnpickler` does with a global that is
+    not in :func:`_allowed_globals`: a UserError naming it."""
 
-    ``find_class`` receives the names exactly as written in the file (Python 2 spellings
-    such as ``copy_reg`` / ``__builtin__`` included, because the base class's name fixing
-    happens inside the ``find_class`` we replace), and never imports anything.
-    """
+    def refuse(module: str, name: str) -> Any:
+        raise UserError(
+            f"{label}: refused to load class '{module}.{name}': it is not among "
+            "the classes a MANO file contains (a pickle can run code, so only an "
+            "allow-list is loaded)"
+        )
 
-    def __init__(self, file: io.BufferedIOBase, label: str):
-        super().__init__(file, encoding="latin1")
-        self._label = label
-        self._allowed = _allowed_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        obj = self._allowed.get((module, name))
-        if obj is None:
-            raise UserError(
-                f"{self._label}: refused to load class '{module}.{name}': it is not among "
-                "the classes a MANO file contains (a pickle can run code, so only an "
-                "allow-list is loaded)"
-            )
-        return obj
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise UserError(f"{self._label}: pickle uses persistent ids; not a MANO file")
+    return refuse
 
 
 # ---------------------------------------------------------------------------------------
@@ -440,7 +427,7 @@ def _read_pickle(path: Path, label: str) -> Any:
     if not raw:
         raise UserError(f"{label}: the file is empty")
     try:
-        return _RestrictedUnpickler(io.BytesIO(raw), label).load()
+        return AllowListUnpickler(io.BytesIO(raw), _allowed_globals(), _refuse(label), encoding="latin1").load()
     except UserError:
         raise
     except _BadContent as exc:

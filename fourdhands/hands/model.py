@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UserError
+from ..sides import SIDES
 from .joints import DEFAULT_TIPS, keypoints_from_joints, tip_vertex_ids
 from .lbs import blend_shapes, lbs, vertices2joints
 from .mano_file import (
@@ -40,7 +41,6 @@ from .mano_file import (
 
 __all__ = ["HandOutput", "HandModel", "load_hand_model", "SIDES"]
 
-SIDES = ("right", "left")
 NUM_HAND_POSE = 3 * (NUM_JOINTS - 1)  # 45
 
 

@@ -49,6 +49,9 @@ class ModelConfig:
     v_from: the relative root vector v from its own head (``"head"``), or from the two
         hands' independent camera translations (``"cameras"``, the Baseline's way).
     hand_model: ``"open"`` or a path to MANO_RIGHT.pkl (the left file beside it).
+    box_expand: context around the tight hand box before the crop is fitted to
+        ``image_size``'s aspect. Part of the model because training and inference must crop
+        alike: training reads it from here, inference from the checkpoint.
     """
 
     backbone: str = "small"
@@ -71,6 +74,7 @@ class ModelConfig:
     temporal_heads: int = 8
     v_from: Literal["head", "cameras"] = "head"
     hand_model: str = "open"
+    box_expand: float = 1.3
 
     def __post_init__(self):
         checks = {

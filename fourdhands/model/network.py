@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from ..geometry.camera import (
     crop_cam_to_full_translation,
+    crop_camera_box_size,
     crop_cam_to_translation,
     default_focal,
     intrinsics,
@@ -59,7 +60,6 @@ from .heads import HandHead, RelativeHead
 from .rat import RelationEmbedding, far_away_box
 from .sir import HandDecoder, SpatialFusion, TemporalFusion
 
-CROP_CAMERA_PIXELS = 256.0  # the crop camera's focal of 5000 px refers to 256 crop pixels
 
 
 @dataclass
@@ -274,7 +274,7 @@ class FourDHands(nn.Module):
         f = default_focal(size) if focal is None else focal.to(crop_cam)
         pp = size / 2 if principal_point is None else principal_point.to(crop_cam)
         K = intrinsics(f, pp)[:, None, None]
-        box_size = box[..., 3] * CROP_CAMERA_PIXELS / self.config.image_size[0]
+        box_size = crop_camera_box_size(box[..., 3], self.config.image_size[0])
         models = (self.right_model, self.left_model)
         if self.config.crop_frame:
             frame = crop_frame_rotation(box[..., :2], turn, K)  # (B, T_out, 2, 3, 3)

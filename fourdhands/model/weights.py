@@ -17,7 +17,6 @@ resized to the model's grid with :func:`fourdhands.model.vit.resize_pos_embed`.
 """
 
 import math
-import pickle
 import types
 from collections import Counter
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ import torch
 from torch._weights_only_unpickler import _get_allowed_globals
 
 from ..errors import UserError
+from ..safe_pickle import pickle_module
 from .vit import ViT, resize_pos_embed
 
 TORCH_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
@@ -156,7 +156,7 @@ def _read(path: Path) -> object:
     except Exception:  # refused objects (a training config) or a corrupt file: see below
         pass
     try:
-        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_INERT_PICKLE)
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_inert_pickle())
     except Exception as exc:
         raise UserError(f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)})") from exc
 
@@ -181,17 +181,12 @@ class _Inert(dict):
         pass
 
 
-class _InertUnpickler(pickle.Unpickler):
-    """Resolves only the globals ``torch.load(weights_only=True)`` allows; others -> _Inert."""
-
-    def find_class(self, module, name):
-        return _get_allowed_globals().get(f"{module}.{name}", _Inert)
-
-
-# torch.load takes a pickle *module*; it only uses its Unpickler and load.
-_INERT_PICKLE = types.ModuleType("fourdhands_inert_pickle")
-_INERT_PICKLE.Unpickler = _InertUnpickler
-_INERT_PICKLE.load = lambda file, **kwargs: _InertUnpickler(file, **kwargs).load()
+def _inert_pickle() -> types.ModuleType:
+    """A pickle module resolving exactly the globals ``torch.load(weights_only=True)``
+    allows (torch's own list: the version installed decides, as it does for weights_only),
+    every other global becoming :class:`_Inert`."""
+    allowed = {tuple(path.rsplit(".", 1)): obj for path, obj in _get_allowed_globals().items()}
+    return pickle_module(allowed, lambda module, name: _Inert)
 
 
 def _first_line(exc: Exception) -> str:

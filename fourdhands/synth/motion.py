@@ -45,6 +45,7 @@ from scipy.spatial.transform import Rotation, RotationSpline
 
 from ..hands import poses
 from ..hands.mirror import mirror_pose
+from ..sides import SIDES as _SIDES
 from .fingers import articulation_to_pose, finger_keys
 from .forearm import wrist_rotation
 
@@ -282,7 +283,6 @@ def facing_rotation(rng: np.random.Generator, slot: int, roll: float = 0.6, tilt
 #: Viewpoint -> share of sequences (see the module docstring).
 VIEWPOINTS = {"third_person": 0.6, "egocentric": 0.4}
 _TAIL = 0.1  # share of hands turned uniformly at random
-_SIDES = ("right", "left")
 
 
 def forearm_direction(rng: np.random.Generator, slot: int, viewpoint: str) -> np.ndarray:

@@ -38,6 +38,7 @@ from scipy.spatial.transform import Rotation
 
 from ..hands import load_hand_model
 from ..render.renderer import Mesh, Renderer
+from ..sides import SIDES
 from . import appearance
 from .contact import separate
 from .forearm import forearm_mesh, sample_forearm_look, wrist_section
@@ -46,7 +47,6 @@ from .occluders import plan_occluders
 from .skin import skin_albedo, skin_layout
 
 VISIBILITY_TOLERANCE = 0.01  # m
-SIDES = ("right", "left")
 _STREAMS = ("camera", "motion", "occluders", "look", "effects")
 _SUBDIVISION = {"sphere": 2, "sections": 20}  # occluder tessellation: smooth at 640 px
 
