@@ -67,6 +67,15 @@ def read_config(folder: str | os.PathLike) -> dict:
         raise UserError(f"{folder}: unreadable {CONFIG} ({e})") from None
 
 
+def trained_gap(folder: str | os.PathLike) -> int:
+    """The frame gap the checkpoint's temporal windows were trained with (its training
+    config's ``sample.gap``; 5, the paper's and ``SampleConfig``'s default, when it has
+    none): inference cuts its windows alike."""
+    from .data.sample import SampleConfig
+
+    return int(read_config(folder).get("train", {}).get("sample", {}).get("gap", SampleConfig.gap))
+
+
 def read_weights(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The checkpoint's weights by state-dict key (UserError when absent or corrupt)."""
     folder = Path(folder)

@@ -28,9 +28,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from . import metrics
-from .checkpoint import load_checkpoint, read_config
+from .checkpoint import load_checkpoint, trained_gap
 from .data.dataset import HandWindows
-from .data.sample import SampleConfig, model_sample_config, network_inputs
+from .data.sample import model_sample_config, network_inputs
 from .geometry.camera import depths_from_v
 from .geometry.rotations import axis_angle_to_matrix
 from .io import atomic_path, ensure_output_dir, write_json
@@ -68,8 +68,9 @@ def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 
     ``frame`` `(N,)`."""
     from .synth.shards import SyntheticSequences
 
-    ds = HandWindows(SyntheticSequences(data_dir), model_sample_config(net.config, gap=gap),
-                     hand_model=net.config.hand_model)
+    cfg = net.config
+    seq_len = cfg.seq_len if cfg.temporal else 1
+    ds = HandWindows(SyntheticSequences(data_dir), model_sample_config(cfg, gap=gap), hand_model=cfg.hand_model)
     if frames is not None and frames < len(ds):
         ds = Subset(ds, np.linspace(0, len(ds) - 1, frames).round().astype(int).tolist())
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)
@@ -181,7 +182,7 @@ def evaluate(ckpt: str | os.PathLike, data_dirs: list[str], out_dir: str | os.Pa
              batch_size: int = 4, workers: int = 0, progress: bool = True) -> dict:
     """Evaluate a checkpoint on data folders; write ``eval.json`` and ``eval.md``."""
     net = load_checkpoint(ckpt)
-    gap = read_config(ckpt).get("train", {}).get("sample", {}).get("gap", SampleConfig.gap)
+    gap = trained_gap(ckpt)
     results = {"checkpoint": str(ckpt), "protocols": PROTOCOLS, "splits": {}}
     for d in data_dirs:
         r = predict_split(net, d, gap, batch_size, workers, progress)

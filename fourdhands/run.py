@@ -54,7 +54,7 @@ def load_network(ckpt: str | None, hand_model: str | None, device: str):
     replaced by ``hand_model`` when given; and the checkpoint's training gap."""
     import torch
 
-    from .checkpoint import load_checkpoint, read_config
+    from .checkpoint import load_checkpoint, trained_gap
     from .hands import load_hand_model
 
     folder = Path(ckpt) if ckpt else SHIPPED_CHECKPOINT
@@ -66,8 +66,7 @@ def load_network(ckpt: str | None, hand_model: str | None, device: str):
     if hand_model:
         net.right_model = load_hand_model(hand_model, "right", device=device)
         net.left_model = load_hand_model(hand_model, "left", device=device)
-    gap = read_config(folder).get("train", {}).get("sample", {}).get("gap", 5)
-    return net, int(gap)
+    return net, trained_gap(folder)
 
 
 @dataclass

@@ -244,6 +244,36 @@ def test_load_maps_published_layouts(tmp_path, name, wrap, prefix):
     assert "\n" not in summary and f"loaded {len(report.loaded)}/{len(report.loaded)}" in summary
 
 
+# The tensor names and shapes of a published ViTPose / HaMeR backbone (mmpose's ViT, which
+# HaMeR copies), written out as data so that a rename on our side fails here: C channels,
+# P = 16 patches, M = 4C MLP width, N patch tokens plus one class-token slot.
+PUBLISHED_BLOCK = {"norm1.weight": ("C",), "norm1.bias": ("C",), "attn.qkv.weight": ("3C", "C"),
+                   "attn.qkv.bias": ("3C",), "attn.proj.weight": ("C", "C"), "attn.proj.bias": ("C",),
+                   "norm2.weight": ("C",), "norm2.bias": ("C",), "mlp.fc1.weight": ("M", "C"),
+                   "mlp.fc1.bias": ("M",), "mlp.fc2.weight": ("C", "M"), "mlp.fc2.bias": ("C",)}
+PUBLISHED_TOP = {"pos_embed": (1, "N+1", "C"), "patch_embed.proj.weight": ("C", 3, 16, 16),
+                 "patch_embed.proj.bias": ("C",), "last_norm.weight": ("C",), "last_norm.bias": ("C",)}
+
+
+def test_load_takes_the_published_tensor_names(tmp_path):
+    config = small_config()
+    c, n = config.embed_dim, (256 // 16) * (192 // 16)
+    sizes = {"C": c, "3C": 3 * c, "M": 4 * c, "N+1": n + 1}
+    names = dict(PUBLISHED_TOP)
+    for i in range(config.depth):
+        names.update({f"blocks.{i}.{k}": v for k, v in PUBLISHED_BLOCK.items()})
+    g = torch.Generator().manual_seed(3)
+    state = {f"backbone.{k}": torch.randn(*(sizes.get(d, d) for d in shape), generator=g)
+             for k, shape in names.items()}
+    target = distinctive_vit(config, seed=5)
+    report = load_backbone_weights(target, save(tmp_path, "vitpose.pth", {"state_dict": state}))
+    assert report.complete and report.prefix == "backbone." and not report.unexpected
+    ours = target.state_dict()
+    assert set(ours) == set(names)
+    for k in names:
+        torch.testing.assert_close(ours[k], state[f"backbone.{k}"], atol=0, rtol=0)
+
+
 def test_load_reports_missing_and_mismatched(tmp_path):
     source = distinctive_vit(small_config(), seed=0)
     target = distinctive_vit(small_config(), seed=5)
