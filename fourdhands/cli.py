@@ -162,11 +162,8 @@ def _point(text: str) -> tuple[float, float]:
     return x, y
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="fourdhands",
-        description="Reconstruct interacting hands in 4D (4DHands).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+def _add_demo(sub) -> None:
+    """``fourdhands demo``."""
     demo = sub.add_parser(
         "demo", help="the whole pipeline on a synthetic two-hand clip, scored against its ground truth",
         description="Make a synthetic two-hand clip with known ground truth, run `fourdhands run` on it "
@@ -182,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "synthetic hands in few frames, its recall is printed) or MediaPipe's")
     demo.set_defaults(func=_demo)
 
+
+def _add_info(sub) -> None:
+    """``fourdhands info``."""
     from .model.config import ABLATIONS, PRESETS
 
     info = sub.add_parser("info", help="parameter counts and FLOPs of the network presets",
@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--width", type=int, default=192, help="crop width (default: %(default)s)")
     info.set_defaults(func=_info)
 
+
+def _add_synth(sub) -> None:
+    """``fourdhands synth``."""
     synth = sub.add_parser("synth", help="generate synthetic two-hand video with exact ground truth",
                            description="Render seeded two-hand sequences into resumable tar shards.")
     synth.add_argument("output", help="output folder (an existing one is resumed)")
@@ -211,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "CC0 photographs bundled in scikit-image (pip install scikit-image)")
     synth.set_defaults(func=_synth)
 
+
+def _add_train(sub) -> None:
+    """``fourdhands train``."""
     train = sub.add_parser("train", help="train the network (one process, or N under torchrun)",
                            description="Train from a YAML config; an existing output folder resumes.")
     train.add_argument("config", help="YAML config (see configs/)")
@@ -218,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config entry, e.g. --set steps=100 (repeatable)")
     train.set_defaults(func=_train)
 
+
+def _add_cache(sub) -> None:
+    """``fourdhands cache``."""
     cache = sub.add_parser("cache", help="encode a config's data once with its frozen backbone trunk (resumable)",
                            description="Build the feature cache named by a training config's `cache` entry: "
                                        "every sequence of its data, `cache_draws` augmentations each, through "
@@ -225,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("config", help="training config (YAML)")
     cache.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an entry")
     cache.set_defaults(func=_cache)
+
+
+def _add_eval(sub) -> None:
+    """``fourdhands eval``."""
     ev = sub.add_parser("eval", help="evaluate a checkpoint: the paper's table columns per split and hand",
                         description="Write eval.json and eval.md with MPJPE, MPVPE, MRRPE, Accel_E and "
                                     "DexYCB-style root-relative / Procrustes errors and AUC.")
@@ -235,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workers", type=int, default=0)
     ev.set_defaults(func=_eval)
 
+
+def _add_pack(sub) -> None:
+    """``fourdhands pack``."""
     pack = sub.add_parser("pack", help="store a checkpoint as the package ships it (float16, no optimizer state)",
                           description="Copy a checkpoint's weights in float16 with its config, without the "
                                       "optimizer state: how fourdhands/checkpoints/mediapipe_full was made.")
@@ -242,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("dest", help="destination folder (replaced)")
     pack.set_defaults(func=_pack)
 
+
+def _add_run(sub) -> None:
+    """``fourdhands run``."""
     from .pipeline import TRANSLATIONS
 
     run = sub.add_parser(
@@ -269,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--independent", action="store_true",
                      help="treat a folder's images as unrelated pictures, not frames of one video")
     run.set_defaults(func=_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fourdhands",
+        description="Reconstruct interacting hands in 4D (4DHands).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_demo, _add_info, _add_synth, _add_train, _add_cache, _add_eval, _add_pack, _add_run):
+        add(sub)
     return parser
 
 

@@ -360,6 +360,59 @@ _PRED_KEYS = frozenset(f"{s}_{k}" for s in SIDES for k in _HAND_INPUTS)
 _GT_KEYS = _PRED_KEYS | {f"{s}_{k}" for s in SIDES for k in _HAND_MASKS} | {"interacting"}
 
 
+def _has(pred: Mapping, gt: Mapping, key: str) -> bool:
+    return key in pred and key in gt and pred[key] is not None and gt[key] is not None
+
+
+def _hand_terms(pred: Mapping[str, Tensor], gt: Mapping[str, Tensor], kp2d_norm: str) -> dict[str, Tensor]:
+    """Eq. 6-8 summed over the hands whose inputs are given (see :func:`compute_losses`)."""
+    out: dict[str, Tensor] = {}
+
+    def add(name: str, value: Tensor) -> None:
+        out[name] = out[name] + value if name in out else value
+
+    for s in SIDES:
+        present = gt.get(f"{s}_present")
+        jvalid = gt.get(f"{s}_joint_valid")
+        kvalid = gt.get(f"{s}_kp2d_valid", jvalid)
+        if _has(pred, gt, f"{s}_pose") and _has(pred, gt, f"{s}_betas"):
+            terms = mano_loss(pred[f"{s}_pose"], gt[f"{s}_pose"], pred[f"{s}_betas"], gt[f"{s}_betas"], present)
+            add("pose", terms["pose"])
+            add("shape", terms["shape"])
+        if _has(pred, gt, f"{s}_joints"):
+            pv = pred[f"{s}_verts"] if _has(pred, gt, f"{s}_verts") else None
+            gv = gt[f"{s}_verts"] if pv is not None else None
+            add("keypoints_3d", keypoint_3d_loss(pv, gv, pred[f"{s}_joints"], gt[f"{s}_joints"], present, jvalid))
+        if _has(pred, gt, f"{s}_kp2d"):
+            kmask = _combine_masks(present, kvalid)
+            add("keypoints_2d", keypoint_2d_loss(pred[f"{s}_kp2d"], gt[f"{s}_kp2d"], kmask, kp2d_norm))
+    return out
+
+
+def _relation_terms(pred: Mapping[str, Tensor], gt: Mapping[str, Tensor], close_threshold: float,
+                    reduction: str) -> dict[str, Tensor]:
+    """Eq. 9 and 10 over the interacting samples, when both hands' inputs are given."""
+    inter = gt.get("interacting")
+    if inter is None:
+        rp, lp = gt.get("right_present"), gt.get("left_present")
+        if rp is not None and lp is not None:
+            inter = torch.as_tensor(rp).bool() & torch.as_tensor(lp).bool()
+        else:
+            inter = rp if rp is not None else lp
+    out: dict[str, Tensor] = {}
+    if _has(pred, gt, "right_joints") and _has(pred, gt, "left_joints"):
+        out["joint_relation"] = joint_relation_loss(
+            pred["right_joints"], pred["left_joints"], gt["right_joints"], gt["left_joints"], inter,
+            gt.get("right_joint_valid"), gt.get("left_joint_valid"), reduction,
+        )
+    if _has(pred, gt, "right_verts") and _has(pred, gt, "left_verts"):
+        out["close"] = close_loss(
+            pred["right_verts"], pred["left_verts"], gt["right_verts"], gt["left_verts"], inter,
+            close_threshold, reduction,
+        )
+    return out
+
+
 def compute_losses(
     pred: Mapping[str, Tensor],
     gt: Mapping[str, Tensor],
@@ -400,48 +453,7 @@ def compute_losses(
         unknown = sorted(set(given) - known)
         if unknown:
             raise ValueError(f"compute_losses: unknown {what} key {unknown[0]!r}")
-    out: dict[str, Tensor] = {}
-
-    def has(key: str) -> bool:
-        return key in pred and key in gt and pred[key] is not None and gt[key] is not None
-
-    def add(name: str, value: Tensor) -> None:
-        out[name] = out[name] + value if name in out else value
-
-    for s in SIDES:
-        present = gt.get(f"{s}_present")
-        jvalid = gt.get(f"{s}_joint_valid")
-        kvalid = gt.get(f"{s}_kp2d_valid", jvalid)
-        if has(f"{s}_pose") and has(f"{s}_betas"):
-            terms = mano_loss(pred[f"{s}_pose"], gt[f"{s}_pose"], pred[f"{s}_betas"], gt[f"{s}_betas"], present)
-            add("pose", terms["pose"])
-            add("shape", terms["shape"])
-        if has(f"{s}_joints"):
-            pv = pred[f"{s}_verts"] if has(f"{s}_verts") else None
-            gv = gt[f"{s}_verts"] if pv is not None else None
-            add("keypoints_3d", keypoint_3d_loss(pv, gv, pred[f"{s}_joints"], gt[f"{s}_joints"], present, jvalid))
-        if has(f"{s}_kp2d"):
-            kmask = _combine_masks(present, kvalid)
-            add("keypoints_2d", keypoint_2d_loss(pred[f"{s}_kp2d"], gt[f"{s}_kp2d"], kmask, kp2d_norm))
-
-    inter = gt.get("interacting")
-    if inter is None:
-        rp, lp = gt.get("right_present"), gt.get("left_present")
-        if rp is not None and lp is not None:
-            inter = torch.as_tensor(rp).bool() & torch.as_tensor(lp).bool()
-        else:
-            inter = rp if rp is not None else lp
-    if has("right_joints") and has("left_joints"):
-        out["joint_relation"] = joint_relation_loss(
-            pred["right_joints"], pred["left_joints"], gt["right_joints"], gt["left_joints"], inter,
-            gt.get("right_joint_valid"), gt.get("left_joint_valid"), relation_reduction,
-        )
-    if has("right_verts") and has("left_verts"):
-        out["close"] = close_loss(
-            pred["right_verts"], pred["left_verts"], gt["right_verts"], gt["left_verts"], inter,
-            close_threshold, relation_reduction,
-        )
-
+    out = {**_hand_terms(pred, gt, kp2d_norm), **_relation_terms(pred, gt, close_threshold, relation_reduction)}
     if not out:
         raise ValueError("compute_losses: no loss term has its inputs in both pred and gt")
     missing = [name for name in required if name not in out]

@@ -100,3 +100,21 @@ def test_field_of_view_focal_is_the_image_diagonal():
     torch.testing.assert_close(field_of_view_focal(torch.tensor([640.0, 480.0])), torch.tensor(800.0))
     # a 1920x1080 video: 2203 px, i.e. a 20 cm hand filling a 400 px box is ~1.1 m away
     assert abs(float(field_of_view_focal(torch.tensor([1920.0, 1080.0]))) - 2202.9) < 0.1
+
+
+@pytest.mark.parametrize("backbone, mean, std", [
+    # the statistics each backbone's pre-training used, written out: ImageNet's for the
+    # ViTs (ViTPose / HaMeR), none for MediaPipe's network (it takes RGB in [0, 1])
+    ("tiny", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    ("mediapipe_hand", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+])
+def test_network_views_are_normalised_as_the_backbone_was_trained(backbone, mean, std):
+    preset = "mediapipe" if backbone == "mediapipe_hand" else "tiny"
+    net = FourDHands(model_config(preset, "cross_s", backbone=backbone, **({} if preset == "mediapipe" else
+                                                                           {"image_size": (64, 48)})))
+    h, w = net.config.image_size
+    crops = torch.rand(1, 2, 3, h, w, generator=torch.Generator().manual_seed(0))
+    views = net.network_views(crops)
+    m, s = torch.tensor(mean)[:, None, None], torch.tensor(std)[:, None, None]
+    torch.testing.assert_close(views[0, 0], (crops[0, 0] - m) / s)
+    torch.testing.assert_close(views[0, 1], ((crops[0, 1] - m) / s).flip(-1))  # the left crop mirrored

@@ -196,6 +196,32 @@ def _resolve_image(folder: Path, image_root: Path | None, split: str, file_name:
     return roots[0] / file_name
 
 
+def _camera(cameras: dict, capture: int, camera: str, file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intrinsics ``K (3, 3)``, ``camrot (3, 3)`` and ``campos (3,)`` (mm) of one camera of a
+    capture, from the camera file's dict."""
+    try:
+        cam = cameras[str(capture)]
+        campos = np.asarray(cam["campos"][camera], np.float64).reshape(3)
+        camrot = np.asarray(cam["camrot"][camera], np.float64).reshape(3, 3)
+        focal = np.asarray(cam["focal"][camera], np.float64).reshape(2)
+        princpt = np.asarray(cam["princpt"][camera], np.float64).reshape(2)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{file}: no usable camera {camera} of capture {capture} "
+                        f"({type(e).__name__}: {e})") from None
+    K = np.array([[focal[0], 0.0, princpt[0]], [0.0, focal[1], princpt[1]], [0.0, 0.0, 1.0]])
+    return K, camrot, campos
+
+
+def _world_joints(joints: dict, capture: int, frame_idx: int, file: Path) -> np.ndarray:
+    """The 42 world joints `(42, 3)` (mm, InterHand order) of one frame of a capture."""
+    try:
+        world = np.asarray(joints[str(capture)][str(frame_idx)]["world_coord"], np.float64)
+        return world.reshape(2 * JOINTS_PER_HAND, 3)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{file}: no usable world_coord for capture {capture}, frame "
+                        f"{frame_idx} ({type(e).__name__}: {e})") from None
+
+
 def read_interhand_frames(folder: str | Path, split: str = "test", image_root: str | Path | None = None,
                           check_images: bool = True) -> list[InterHandFrame]:
     """Every annotated image of ``split`` in ``folder``, in the data file's order.
@@ -241,24 +267,8 @@ def read_interhand_frames(folder: str | Path, split: str = "test", image_root: s
         if hand_type not in ("right", "left", "interacting"):
             raise UserError(f"{files['data']}: annotation of image {image_id} has hand_type {hand_type!r} "
                             f"(expected right, left or interacting)")
-        try:
-            cam = cameras[str(capture)]
-            campos = np.asarray(cam["campos"][camera], np.float64).reshape(3)
-            camrot = np.asarray(cam["camrot"][camera], np.float64).reshape(3, 3)
-            focal = np.asarray(cam["focal"][camera], np.float64).reshape(2)
-            princpt = np.asarray(cam["princpt"][camera], np.float64).reshape(2)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{files['camera']}: no usable camera {camera} of capture {capture} "
-                            f"({type(e).__name__}: {e})") from None
-        try:
-            world = np.asarray(joints[str(capture)][str(frame_idx)]["world_coord"], np.float64)
-            world = world.reshape(2 * JOINTS_PER_HAND, 3)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{files['joint_3d']}: no usable world_coord for capture {capture}, frame "
-                            f"{frame_idx} ({type(e).__name__}: {e})") from None
-
-        K = np.array([[focal[0], 0.0, princpt[0]], [0.0, focal[1], princpt[1]], [0.0, 0.0, 1.0]])
-        cam_mm = world_to_camera(world, camrot, campos)
+        K, camrot, campos = _camera(cameras, capture, camera, files["camera"])
+        cam_mm = world_to_camera(_world_joints(joints, capture, frame_idx, files["joint_3d"]), camrot, campos)
         # (42, 3) interhand order -> (2, 21, 3) openpose order, right first
         kp3d = interhand_to_openpose(cam_mm.reshape(2, JOINTS_PER_HAND, 3) * _MM_TO_M, axis=1)
         valid = interhand_to_openpose(joint_valid.reshape(2, JOINTS_PER_HAND), axis=1).copy()

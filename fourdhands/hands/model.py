@@ -197,6 +197,20 @@ class HandModel(nn.Module):
         v_shaped = self.v_template + blend_shapes(b, self.shapedirs)
         return vertices2joints(self.J_regressor, v_shaped)
 
+    def _pose(self, tensors: dict[str, Tensor], batch: int, flat: bool) -> tuple[Tensor, bool]:
+        """What :func:`lbs` poses with: the rotation matrices `(B, 16, 3, 3)` as given, or
+        the axis-angles `(B, 48)` (zeros where absent, ``hands_mean`` added unless ``flat``);
+        and whether they are axis-angles."""
+        if "rotmats" in tensors:
+            return tensors["rotmats"], False
+        go = tensors.get("global_orient", torch.zeros((batch, 3), dtype=self.dtype, device=self.device))
+        hp = tensors.get("hand_pose")
+        if hp is None:
+            hp = torch.zeros((batch, NUM_HAND_POSE), dtype=self.dtype, device=self.device)
+        if not flat:
+            hp = hp + self.hands_mean
+        return torch.cat([go, hp], dim=1), True
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -249,29 +263,9 @@ class HandModel(nn.Module):
 
         if betas_t is None:
             betas_t = self._betas(None, batch)
-        if "rotmats" in tensors:
-            pose, pose2rot = tensors["rotmats"], False
-        else:
-            zeros3 = torch.zeros((batch, 3), dtype=self.dtype, device=self.device)
-            go = tensors.get("global_orient", zeros3)
-            hp = tensors.get("hand_pose")
-            if hp is None:
-                hp = torch.zeros((batch, NUM_HAND_POSE), dtype=self.dtype, device=self.device)
-            if not flat:
-                hp = hp + self.hands_mean
-            pose, pose2rot = torch.cat([go, hp], dim=1), True
-
-        vertices, joints = lbs(
-            betas_t,
-            pose,
-            self.v_template,
-            self.shapedirs,
-            self.posedirs,
-            self.J_regressor,
-            self._parents,
-            self.lbs_weights,
-            pose2rot=pose2rot,
-        )
+        pose, pose2rot = self._pose(tensors, batch, flat)
+        vertices, joints = lbs(betas_t, pose, self.v_template, self.shapedirs, self.posedirs, self.J_regressor,
+                               self._parents, self.lbs_weights, pose2rot=pose2rot)
         keypoints = keypoints_from_joints(joints, vertices, self.tip_vertex_ids)
         if "transl" in tensors:
             t = tensors["transl"].unsqueeze(1)
@@ -296,6 +290,31 @@ def _side_from_filename(path: Path) -> str | None:
     if has_left != has_right:
         return "left" if has_left else "right"
     return None
+
+
+def _mano_path(spec, side: str) -> Path:
+    """The MANO file of ``side`` that ``spec`` (a file or a folder) names; UserError when
+    there is none or its name says the other side."""
+    if not isinstance(spec, (str, os.PathLike)):
+        raise UserError(
+            f"hand model must be 'open' or a path to a MANO .pkl/.npz file, got {type(spec).__name__}"
+        )
+    path = Path(spec)
+    if path.is_dir():
+        found = _find_side_file(path, side)
+        if found is None:
+            raise UserError(
+                f"hand model folder '{path}': no MANO_{side.upper()}.pkl or .npz in it"
+            )
+        path = found
+    elif not path.exists():
+        raise UserError(
+            f"hand model '{spec}' does not exist (give 'open', a MANO .pkl/.npz file or a folder)"
+        )
+    named_side = _side_from_filename(path)
+    if named_side is not None and named_side != side:
+        raise UserError(f"hand model file '{path}': the name says {named_side} hand, but side={side!r}")
+    return path
 
 
 def load_hand_model(
@@ -344,26 +363,7 @@ def load_hand_model(
         )
         return model if device is None else model.to(device)
 
-    if not isinstance(spec, (str, os.PathLike)):
-        raise UserError(
-            f"hand model must be 'open' or a path to a MANO .pkl/.npz file, got {type(spec).__name__}"
-        )
-    path = Path(spec)
-    if path.is_dir():
-        found = _find_side_file(path, side)
-        if found is None:
-            raise UserError(
-                f"hand model folder '{path}': no MANO_{side.upper()}.pkl or .npz in it"
-            )
-        path = found
-    elif not path.exists():
-        raise UserError(
-            f"hand model '{spec}' does not exist (give 'open', a MANO .pkl/.npz file or a folder)"
-        )
-    named_side = _side_from_filename(path)
-    if named_side is not None and named_side != side:
-        raise UserError(f"hand model file '{path}': the name says {named_side} hand, but side={side!r}")
-
+    path = _mano_path(spec, side)
     data = read_mano_file(path)
     if fix_left_shapedirs and side == "left":
         right_path = _find_side_file(path.parent, "right")

@@ -251,6 +251,57 @@ def _expected_convs() -> list[tuple[str, str, tuple[int, ...], int, bool]]:
     return seq
 
 
+def _operators(tflite, model, g) -> list:
+    """The subgraph's operators in order, with the options the torch port needs."""
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+    ops = []
+    for i in range(g.OperatorsLength()):
+        op = g.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        # Old files store the code in the deprecated int8 field; newer in the int32 one.
+        kind = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        extra = {}
+        opts = op.BuiltinOptions()
+        if kind == "CONV_2D":
+            o = tflite.Conv2DOptions()
+            o.Init(opts.Bytes, opts.Pos)
+            extra = dict(stride=(o.StrideH(), o.StrideW()), padding=o.Padding(),
+                         act=o.FusedActivationFunction(),
+                         multiplier=o.DilationHFactor() * o.DilationWFactor())
+        elif kind == "DEPTHWISE_CONV_2D":
+            o = tflite.DepthwiseConv2DOptions()
+            o.Init(opts.Bytes, opts.Pos)
+            extra = dict(stride=(o.StrideH(), o.StrideW()), padding=o.Padding(),
+                         act=o.FusedActivationFunction(), multiplier=o.DepthMultiplier())
+        elif kind in ("ADD", "FULLY_CONNECTED"):
+            o = tflite.AddOptions() if kind == "ADD" else tflite.FullyConnectedOptions()
+            o.Init(opts.Bytes, opts.Pos)
+            extra = dict(act=o.FusedActivationFunction())
+        ops.append(_Op(kind, tuple(int(t) for t in op.InputsAsNumpy()),
+                       tuple(int(t) for t in op.OutputsAsNumpy()), **extra))
+    return ops
+
+
+def _tensors(tflite, model, g, buf: bytes) -> tuple[list[str], list[tuple], dict[int, np.ndarray]]:
+    """Every tensor's name and shape, and the float constants (as float32) by index."""
+    tnames, shapes, consts = [], [], {}
+    for t in range(g.TensorsLength()):
+        tensor = g.Tensors(t)
+        tnames.append(tensor.Name().decode(errors="replace"))
+        shapes.append(tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ())
+        b = model.Buffers(tensor.Buffer())
+        if b.DataLength():
+            raw = b.DataAsNumpy().tobytes()
+        elif hasattr(b, "Size") and b.Size():  # >2 GB models keep constants after the flatbuffer
+            raw = buf[b.Offset():b.Offset() + b.Size()]
+        else:
+            continue
+        dtype = {tflite.TensorType.FLOAT16: np.float16, tflite.TensorType.FLOAT32: np.float32}.get(tensor.Type())
+        if dtype is not None:
+            consts[t] = np.frombuffer(raw, dtype=dtype).reshape(shapes[t]).astype(np.float32)
+    return tnames, shapes, consts
+
+
 def _read_flatbuffer(path: Path):
     """Parse the file into (operators, tensor names, shapes, constant arrays, graph outputs)."""
     try:
@@ -268,47 +319,8 @@ def _read_flatbuffer(path: Path):
     try:
         model = tflite.Model.GetRootAsModel(buf, 0)
         g = model.Subgraphs(0)
-        names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-        ops = []
-        for i in range(g.OperatorsLength()):
-            op = g.Operators(i)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            # Old files store the code in the deprecated int8 field; newer in the int32 one.
-            kind = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-            extra = {}
-            opts = op.BuiltinOptions()
-            if kind == "CONV_2D":
-                o = tflite.Conv2DOptions()
-                o.Init(opts.Bytes, opts.Pos)
-                extra = dict(stride=(o.StrideH(), o.StrideW()), padding=o.Padding(),
-                             act=o.FusedActivationFunction(),
-                             multiplier=o.DilationHFactor() * o.DilationWFactor())
-            elif kind == "DEPTHWISE_CONV_2D":
-                o = tflite.DepthwiseConv2DOptions()
-                o.Init(opts.Bytes, opts.Pos)
-                extra = dict(stride=(o.StrideH(), o.StrideW()), padding=o.Padding(),
-                             act=o.FusedActivationFunction(), multiplier=o.DepthMultiplier())
-            elif kind in ("ADD", "FULLY_CONNECTED"):
-                o = tflite.AddOptions() if kind == "ADD" else tflite.FullyConnectedOptions()
-                o.Init(opts.Bytes, opts.Pos)
-                extra = dict(act=o.FusedActivationFunction())
-            ops.append(_Op(kind, tuple(int(t) for t in op.InputsAsNumpy()),
-                           tuple(int(t) for t in op.OutputsAsNumpy()), **extra))
-        tnames, shapes, consts = [], [], {}
-        for t in range(g.TensorsLength()):
-            tensor = g.Tensors(t)
-            tnames.append(tensor.Name().decode(errors="replace"))
-            shapes.append(tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ())
-            b = model.Buffers(tensor.Buffer())
-            if b.DataLength():
-                raw = b.DataAsNumpy().tobytes()
-            elif hasattr(b, "Size") and b.Size():  # >2 GB models keep constants after the flatbuffer
-                raw = buf[b.Offset():b.Offset() + b.Size()]
-            else:
-                continue
-            dtype = {tflite.TensorType.FLOAT16: np.float16, tflite.TensorType.FLOAT32: np.float32}.get(tensor.Type())
-            if dtype is not None:
-                consts[t] = np.frombuffer(raw, dtype=dtype).reshape(shapes[t]).astype(np.float32)
+        ops = _operators(tflite, model, g)
+        tnames, shapes, consts = _tensors(tflite, model, g, buf)
         outputs = tuple(int(t) for t in g.OutputsAsNumpy())
     except UserError:
         raise
@@ -317,24 +329,37 @@ def _read_flatbuffer(path: Path):
     return ops, tnames, shapes, consts, outputs
 
 
-@functools.lru_cache(maxsize=4)
-def _parse(path_str: str, _mtime_ns: int, _size: int) -> dict[str, np.ndarray]:
-    """Torch state dict (as float32 numpy) from the file; cached per path and file version."""
-    path = Path(path_str)
-    ops, tnames, shapes, consts, outputs = _read_flatbuffer(path)
-    # DEQUANTIZE ops only widen float16 constants; look through them to the constant.
-    deq = {op.outputs[0]: op.inputs[0] for op in ops if op.kind == "DEQUANTIZE"}
+class _Graph:
+    """The parsed file's tensors, for looking up constants and naming what differs."""
 
-    def const(t: int, what: str) -> np.ndarray:
-        t = deq.get(t, t)
-        if t not in consts:
-            raise UserError(f"{path}: tensor '{tnames[t]}' for {what} is not a float constant")
-        return consts[t]
+    def __init__(self, path: Path, ops: list, tnames: list[str], consts: dict[int, np.ndarray]):
+        self.path, self.tnames, self.consts = path, tnames, consts
+        # DEQUANTIZE ops only widen float16 constants; look through them to the constant.
+        self.deq = {op.outputs[0]: op.inputs[0] for op in ops if op.kind == "DEQUANTIZE"}
 
-    def mismatch(t: int | None, what: str, got, want) -> UserError:
-        name = f"tensor '{tnames[t]}'" if t is not None else "graph"
-        return UserError(f"{path}: {name} ({what}) is {got}, expected {want}; not MediaPipe's hand_landmark_full")
+    def const(self, t: int, what: str) -> np.ndarray:
+        t = self.deq.get(t, t)
+        if t not in self.consts:
+            raise UserError(f"{self.path}: tensor '{self.tnames[t]}' for {what} is not a float constant")
+        return self.consts[t]
 
+    def mismatch(self, t: int | None, what: str, got, want) -> UserError:
+        name = f"tensor '{self.tnames[self.deq.get(t, t)]}'" if t is not None else "graph"
+        return UserError(f"{self.path}: {name} ({what}) is {got}, expected {want}; "
+                         "not MediaPipe's hand_landmark_full")
+
+    def weight_and_bias(self, op, prefix: str, wshape: tuple, bshape: tuple) -> tuple[np.ndarray, np.ndarray]:
+        w_t, b_t = op.inputs[1], op.inputs[2]
+        w, b = self.const(w_t, prefix + ".weight"), self.const(b_t, prefix + ".bias")
+        if w.shape != wshape:
+            raise self.mismatch(w_t, prefix + ".weight", w.shape, wshape)
+        if b.shape != bshape:
+            raise self.mismatch(b_t, prefix + ".bias", b.shape, bshape)
+        return w, b
+
+
+def _conv_weights(graph: _Graph, ops: list) -> dict[str, np.ndarray]:
+    """The convolutions' weights, checked op by op against :func:`_expected_convs`."""
     state: dict[str, np.ndarray] = {}
     body = [op for op in ops if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD")]
     expected = _expected_convs()
@@ -342,22 +367,16 @@ def _parse(path_str: str, _mtime_ns: int, _size: int) -> dict[str, np.ndarray]:
     for op, (prefix, kind, wshape, stride, relu) in zip(body, expected):
         out = op.outputs[0]
         if op.kind != kind:
-            raise mismatch(out, f"op for {prefix or 'residual add'}", op.kind, kind)
+            raise graph.mismatch(out, f"op for {prefix or 'residual add'}", op.kind, kind)
         if kind == "ADD":
             continue
-        w_t, b_t = op.inputs[1], op.inputs[2]
-        w, b = const(w_t, prefix + ".weight"), const(b_t, prefix + ".bias")
-        if w.shape != wshape:
-            raise mismatch(deq.get(w_t, w_t), prefix + ".weight", w.shape, wshape)
-        bshape = (wshape[0] if kind == "CONV_2D" else wshape[3],)
-        if b.shape != bshape:
-            raise mismatch(deq.get(b_t, b_t), prefix + ".bias", b.shape, bshape)
+        w, b = graph.weight_and_bias(op, prefix, wshape, (wshape[0] if kind == "CONV_2D" else wshape[3],))
         checks = (("stride", op.stride, (stride, stride)), ("padding (0 = SAME)", op.padding, 0),
                   ("fused activation (3 = RELU6)", op.act, 3 if relu else 0),
                   ("dilation/depth multiplier", op.multiplier, 1))
         for what, got, want in checks:
             if got != want:
-                raise mismatch(out, f"{prefix} {what}", got, want)
+                raise graph.mismatch(out, f"{prefix} {what}", got, want)
         if kind == "CONV_2D":
             # OHWI -> OIHW as a view: torch reads those strides as channels_last, the format
             # the model runs in, so loading copies each weight once.
@@ -366,27 +385,35 @@ def _parse(path_str: str, _mtime_ns: int, _size: int) -> dict[str, np.ndarray]:
             # 1HWC -> C1HW; with one input channel per group this is channels_last too.
             state[prefix + ".weight"] = np.ascontiguousarray(w[0].transpose(2, 0, 1)[:, None])
         state[prefix + ".bias"] = b
-
     if len(body) != len(expected):
-        raise mismatch(None, "number of conv/add ops", len(body), len(expected))
+        raise graph.mismatch(None, "number of conv/add ops", len(body), len(expected))
+    return state
 
+
+def _head_weights(graph: _Graph, ops: list, outputs: tuple) -> dict[str, np.ndarray]:
+    """The fully connected heads behind the graph's outputs, in :data:`_HEADS` order."""
     producer = {o: op for op in ops for o in op.outputs}
     if len(outputs) != len(_HEADS):
-        raise mismatch(None, "number of outputs", len(outputs), len(_HEADS))
+        raise graph.mismatch(None, "number of outputs", len(outputs), len(_HEADS))
+    state: dict[str, np.ndarray] = {}
     for name, t in zip(_HEADS, outputs):
         op = producer.get(t)
         if op is not None and op.kind == "LOGISTIC":
             op = producer.get(op.inputs[0])
         if op is None or op.kind != "FULLY_CONNECTED" or op.act != 0:
-            raise mismatch(t, f"producer of the {name} output", getattr(op, "kind", None), "FULLY_CONNECTED")
-        w_t, b_t = op.inputs[1], op.inputs[2]
-        w, b = const(w_t, name + ".weight"), const(b_t, name + ".bias")
-        if w.shape != (_HEAD_OUT[name], _TOP[1]):
-            raise mismatch(deq.get(w_t, w_t), name + ".weight", w.shape, (_HEAD_OUT[name], _TOP[1]))
-        if b.shape != (_HEAD_OUT[name],):
-            raise mismatch(deq.get(b_t, b_t), name + ".bias", b.shape, (_HEAD_OUT[name],))
-        state[name + ".weight"], state[name + ".bias"] = w, b
+            raise graph.mismatch(t, f"producer of the {name} output", getattr(op, "kind", None), "FULLY_CONNECTED")
+        state[name + ".weight"], state[name + ".bias"] = graph.weight_and_bias(
+            op, name, (_HEAD_OUT[name], _TOP[1]), (_HEAD_OUT[name],))
     return state
+
+
+@functools.lru_cache(maxsize=4)
+def _parse(path_str: str, _mtime_ns: int, _size: int) -> dict[str, np.ndarray]:
+    """Torch state dict (as float32 numpy) from the file; cached per path and file version."""
+    path = Path(path_str)
+    ops, tnames, shapes, consts, outputs = _read_flatbuffer(path)
+    graph = _Graph(path, ops, tnames, consts)
+    return {**_conv_weights(graph, ops), **_head_weights(graph, ops, outputs)}
 
 
 def load_mediapipe_hand(path: str | os.PathLike | None = None) -> MediaPipeHandEncoder:

@@ -231,6 +231,27 @@ class FourDHands(nn.Module):
             return torch.tensor([t // 2])
         return torch.arange(t)
 
+    def _fuse(self, features: Tensor, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """G* of the output ``frames`` `(B, T_out, 2, D)` (temporal fusion, or the frames'
+        own G without it), and the input frame each came from `(T_out,)`."""
+        if self.temporal is None:
+            return features[:, frames], frames
+        t, window = features.shape[1], self.config.seq_len
+        if t == 1:  # a single frame is its feature repeated T times (section 3.3)
+            features, frames = features.expand(-1, window, -1, -1), torch.tensor([window // 2], device=features.device)
+        return self.temporal(features, frames), (torch.zeros_like(frames) if t == 1 else frames)
+
+    def _crop_boxes(self, boxes: Tensor, angles: Tensor, holistic_box: Tensor | None,
+                    source: Tensor) -> tuple[Tensor, Tensor]:
+        """Each hand's crop box `(B, T_out, 2, 4)` and turn `(B, T_out, 2)` for its crop
+        camera: its own, or the one holistic box (unturned)."""
+        if self.config.fusion != "holistic":
+            return boxes[:, source], angles[:, source]
+        if holistic_box is None:
+            raise ValueError("fusion='holistic' needs the holistic box")
+        box = holistic_box[:, source, None].expand(-1, -1, 2, -1)
+        return box, torch.zeros_like(box[..., 0])
+
     def decode(self, features: Tensor, boxes: Tensor, image_size: Tensor,
                focal: Tensor | None = None, present: Tensor | None = None,
                frames: Tensor | None = None, holistic_box: Tensor | None = None,
@@ -248,28 +269,14 @@ class FourDHands(nn.Module):
             present = torch.ones(b, t, 2, dtype=torch.bool, device=device)
         angles = boxes.new_zeros(b, t, 2) if angles is None else angles
         boxes, angles = _stand_in_boxes(boxes, angles, present)
-        if self.temporal is not None:
-            window = self.config.seq_len
-            if t == 1:  # a single frame is its feature repeated T times (section 3.3)
-                features, frames = features.expand(-1, window, -1, -1), torch.tensor([window // 2], device=device)
-            fused = self.temporal(features, frames)
-            source = torch.zeros_like(frames) if t == 1 else frames
-        else:
-            fused, source = features[:, frames], frames
+        fused, source = self._fuse(features, frames)
         params = self.hand_head(fused)
         rotmats, crop_cam = params.rotmats, params.crop_cam
         if self.mirror_left:
             rotmats = torch.stack([rotmats[:, :, 0], mirror_rotmats(rotmats[:, :, 1])], dim=2)
             crop_cam = torch.stack([crop_cam[:, :, 0], crop_cam[:, :, 1] * crop_cam.new_tensor([1.0, -1.0, 1.0])], dim=2)
 
-        # each hand's crop camera, from its own box (or the one holistic box)
-        if self.config.fusion == "holistic":
-            if holistic_box is None:
-                raise ValueError("fusion='holistic' needs the holistic box")
-            box = holistic_box[:, source, None].expand(-1, -1, 2, -1)
-            turn = torch.zeros_like(box[..., 0])
-        else:
-            box, turn = boxes[:, source], angles[:, source]
+        box, turn = self._crop_boxes(boxes, angles, holistic_box, source)
         size = image_size.to(crop_cam)
         f = default_focal(size) if focal is None else focal.to(crop_cam)
         pp = size / 2 if principal_point is None else principal_point.to(crop_cam)

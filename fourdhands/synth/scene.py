@@ -221,31 +221,12 @@ class Synthesizer:
             image = appearance.sensor_noise(effects, image, look.read_noise, look.shot_noise)
             jpegs.append(appearance.encode_jpeg(image, look.jpeg_quality))
 
-        both = m.present.all()
-        wrists = hands["keypoints_3d"][:, :, 0]
-        gt = {
-            "present": np.repeat(m.present[None], frames, 0),
-            **{k: hands[k].astype(np.float32)
-               for k in ("global_orient", "hand_pose", "betas", "transl", "keypoints_3d", "vertices")},
-            "keypoints_2d": keypoints_2d.astype(np.float32),
-            "visible": visible,
-            "boxes": boxes.astype(np.float32),
-            "v": ((wrists[:, 1] - wrists[:, 0]) * both).astype(np.float32),
-            "K": np.repeat(K[None], frames, 0).astype(np.float32),
-            "image_size": np.array(size, np.int32),
-        }
+        gt = _ground_truth(m, hands, keypoints_2d, visible, boxes, K, size)
         meta = {
             "split": split, "seed": int(seed), "index": int(index), "scenario": m.scenario,
             "frames": int(frames), "image_size": list(size), "hand_model": self.hand_model,
-            "flat_hand_mean": True, "backend": self.renderer.backend,
-            "present": [bool(p) for p in m.present],
-            "hidden": m.hide,
-            "viewpoint": m.viewpoint,
-            "wrist_bend_deg": np.round(np.degrees(m.wrist_bend), 2).tolist(),
-            "sleeve_cuff_m": [None if not m.present[s] else arm_looks[s].cuff for s in range(2)],
-            "occluders": [{"kind": o.kind, "size_m": np.round(o.size, 4).tolist(), "rgb": np.round(c, 4).tolist()}
-                          for o, c in zip(occluders, occluder_colors)],
-            **look.meta(),
+            "flat_hand_mean": True, "backend": self.renderer.backend, **_scene_meta(m, arm_looks, occluders,
+                                                                                     occluder_colors, look),
         }
         return Sequence(jpegs, gt, meta)
 
@@ -261,3 +242,34 @@ class Synthesizer:
             shift = (track[after] - track[before]) / span * exposure
             image = appearance.motion_blur(image, mesh_id == i, shift)
         return image
+
+
+def _ground_truth(m, hands: dict, keypoints_2d, visible, boxes, K, size) -> dict:
+    """A sequence's ``gt.npz`` arrays (see :mod:`fourdhands.synth.shards`)."""
+    frames = len(keypoints_2d)
+    wrists = hands["keypoints_3d"][:, :, 0]
+    return {
+        "present": np.repeat(m.present[None], frames, 0),
+        **{k: hands[k].astype(np.float32)
+           for k in ("global_orient", "hand_pose", "betas", "transl", "keypoints_3d", "vertices")},
+        "keypoints_2d": keypoints_2d.astype(np.float32),
+        "visible": visible,
+        "boxes": boxes.astype(np.float32),
+        "v": ((wrists[:, 1] - wrists[:, 0]) * m.present.all()).astype(np.float32),
+        "K": np.repeat(K[None], frames, 0).astype(np.float32),
+        "image_size": np.array(size, np.int32),
+    }
+
+
+def _scene_meta(m, arm_looks: dict, occluders, occluder_colors, look) -> dict:
+    """What ``meta.json`` says of a sequence's scene: hands, forearms, objects, look."""
+    return {
+        "present": [bool(p) for p in m.present],
+        "hidden": m.hide,
+        "viewpoint": m.viewpoint,
+        "wrist_bend_deg": np.round(np.degrees(m.wrist_bend), 2).tolist(),
+        "sleeve_cuff_m": [None if not m.present[s] else arm_looks[s].cuff for s in range(2)],
+        "occluders": [{"kind": o.kind, "size_m": np.round(o.size, 4).tolist(), "rgb": np.round(c, 4).tolist()}
+                      for o, c in zip(occluders, occluder_colors)],
+        **look.meta(),
+    }
