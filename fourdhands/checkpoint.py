@@ -187,6 +187,7 @@ def _covering_modules(fresh: list[str], loaded: set[str]) -> list[str]:
 
 #: Training settings a resumed run may change: they do not alter what the weights or the
 #: optimiser state mean (where the run stops, how often it reports, its loader workers).
+#: A run extended past its end continues under the schedule of its new ``steps``.
 RESUMABLE_CHANGES = ("steps", "log_every", "ckpt_every", "workers")
 
 

@@ -8,16 +8,19 @@ error). Training is a pure function of the config and the seed:
   is seeded by ``(seed, s, item)``; under DDP rank ``r`` of ``N`` takes every N-th item of
   that global batch, so N processes see exactly what one process sees;
 - checkpoints (``OUT/step-NNNNNNN``, safetensors + optimizer/step state) are written
-  atomically every ``ckpt_every`` steps and at the end; ``--resume`` (or an existing
-  ``OUT``) continues from the newest one and gives the same weights as a run that was
-  never stopped.
+  atomically every ``ckpt_every`` steps and at the end; an existing ``OUT`` continues
+  from the newest one and gives the same weights as a run that was never stopped. Its
+  saved config must be this run's (``steps``, ``log_every``, ``ckpt_every`` and
+  ``workers`` may differ: :data:`~fourdhands.checkpoint.RESUMABLE_CHANGES`); another model
+  or recipe in the same ``OUT`` is a one-line error, not a silent mix.
 
 The optimiser is AdamW with a linear decay of the learning rate to zero (paper: from
 1e-5 for ViT-H fine-tuning; the CPU presets train from scratch and start higher, see the
 shipped configs), after an optional linear warm-up of ``warmup`` steps.
 
 A run can start from another checkpoint's weights (``init``: modules the other network
-lacks, e.g. the temporal decoder after a single-frame run, keep their fresh values) and
+lacks, e.g. the temporal decoder after a single-frame run, keep their fresh values, and
+the run names them on stderr) and
 keep some top-level modules fixed (``freeze``, e.g. ``[backbone, relation, spatial,
 hand_decoder]``: the per-frame encoder, whose forward then records no graph, so a T-frame
 step costs about T forward passes of it). That is how the shipped ``full`` model is made
