@@ -63,10 +63,10 @@ from PIL import Image
 from fourdhands.io import write_text
 from fourdhands.metrics import mpjpe_wrist, mrrpe
 from fourdhands.pipeline import Reconstructor, TrackedHand
+from fourdhands.sides import SIDES
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "samples"
-SIDES = ("right", "left")
 PCK_FRACTION = 0.2
 MIN_IOU = 0.3
 CROP_FACTOR = 2.0
