@@ -242,7 +242,9 @@ def _add_eval(sub) -> None:
                         description="Write eval.json and eval.md with MPJPE, MPVPE, MRRPE, Accel_E and "
                                     "DexYCB-style root-relative / Procrustes errors and AUC.")
     ev.add_argument("--ckpt", required=True, help="checkpoint folder (step-NNNNNNN)")
-    ev.add_argument("--data", required=True, action="append", help="data folder, one split (repeatable)")
+    ev.add_argument("--data", required=True, action="append", metavar="[KIND:]PATH",
+                    help="one split (repeatable): a `fourdhands synth` folder, or KIND:PATH with KIND "
+                         "interhand2.6m (the folder of one split's official annotation files)")
     ev.add_argument("-o", "--output", default=None, help="output folder (default: CKPT/eval)")
     ev.add_argument("--batch-size", type=int, default=4)
     ev.add_argument("--workers", type=int, default=0)

@@ -21,6 +21,7 @@ Two reference predictors give the numbers a trained model must beat: ``mean_pose
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from . import metrics
 from .checkpoint import load_checkpoint, trained_gap
 from .data.dataset import HandWindows
 from .data.sample import model_sample_config, network_inputs
+from .data.sources import open_sequences, sequence_name
 from .geometry.camera import depths_from_v
 from .geometry.rotations import axis_angle_to_matrix
 from .io import atomic_path, ensure_output_dir, write_json
@@ -57,29 +59,29 @@ PROTOCOLS = {
 
 
 @torch.no_grad()
-def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 4,
+def predict_split(net, data: str | os.PathLike, gap: int, batch_size: int = 4,
                   workers: int = 0, progress: bool = False, frames: int | None = None
                   ) -> dict[str, np.ndarray]:
-    """Predictions and ground truth for every frame of a data folder, or for ``frames``
-    of them spread evenly over it (float64 arrays):
+    """Predictions and ground truth for every frame of a data spec (``KIND:PATH`` or a
+    synthetic folder, :func:`fourdhands.data.sources.parse_spec`), or for ``frames`` of
+    them spread evenly over it (float64 arrays):
     ``pred_kp``, ``gt_kp`` `(N, 2, 21, 3)` camera frame; ``pred_verts``, ``gt_verts``
     `(N, 2, V, 3)` root-relative; ``pred_orient``, ``gt_orient`` `(N, 2, 3, 3)` global
-    orientations; ``pred_v``, ``gt_v`` `(N, 3)`; ``present`` `(N, 2)`; ``sequence``,
-    ``frame`` `(N,)`."""
-    from .synth.shards import SyntheticSequences
-
+    orientations; ``pred_v``, ``gt_v`` `(N, 3)`; ``present`` `(N, 2)`; ``joint_valid``
+    `(N, 2, 21)`; ``has_mano``, ``sequence``, ``frame`` `(N,)`."""
     cfg = net.config
     seq_len = cfg.seq_len if cfg.temporal else 1
-    ds = HandWindows(SyntheticSequences(data_dir), model_sample_config(cfg, gap=gap), hand_model=cfg.hand_model)
+    ds = HandWindows(open_sequences(str(data)), model_sample_config(cfg, gap=gap), hand_model=cfg.hand_model)
     if frames is not None and frames < len(ds):
         ds = Subset(ds, np.linspace(0, len(ds) - 1, frames).round().astype(int).tolist())
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)
     if progress:
         from tqdm import tqdm
 
-        loader = tqdm(loader, desc=Path(data_dir).name, unit="batch")
+        loader = tqdm(loader, desc=sequence_name(str(data)), unit="batch")
     out: dict[str, list] = {k: [] for k in ("pred_kp", "gt_kp", "pred_verts", "gt_verts", "pred_orient",
-                                            "gt_orient", "pred_v", "gt_v", "present", "sequence", "frame")}
+                                            "gt_orient", "pred_v", "gt_v", "present", "joint_valid", "has_mano",
+                                            "sequence", "frame")}
     for batch in loader:
         pred = net(**network_inputs(batch))
         c = seq_len // 2 if cfg.temporal else slice(None)
@@ -99,53 +101,66 @@ def predict_split(net, data_dir: str | os.PathLike, gap: int, batch_size: int = 
         out["pred_v"].append(pred.v[:, 0])
         out["gt_v"].append(batch["v"][:, t])
         out["present"].append(batch["present"][:, t])
+        out["joint_valid"].append(batch["joint_valid"][:, t])
+        out["has_mano"].append(batch["has_mano"])
         out["sequence"].append(batch["sequence"])
         out["frame"].append(batch["frames"][:, c] if cfg.temporal else batch["frames"][:, 0])
-    return {k: torch.cat(v).double().numpy() if k not in ("present", "sequence", "frame")
+    return {k: torch.cat(v).double().numpy() if k not in ("present", "joint_valid", "has_mano", "sequence", "frame")
             else torch.cat(v).numpy() for k, v in out.items()}
 
 
 def split_metrics(r: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Table columns per hand (and their mean) from :func:`predict_split`'s arrays."""
-    table: dict[str, dict[str, float]] = {}
-    for h, side in enumerate(SIDES):
-        ok = r["present"][:, h]
-        pk, gk = r["pred_kp"][:, h], r["gt_kp"][:, h]
-        gt_rel = gk - gk[:, :1]
-        mean_hand = gt_rel[ok].mean(0) if ok.any() else np.zeros((21, 3))
-        row = {
-            "mpjpe": metrics.mpjpe_intag(pk, gk, ok),
-            "mpvpe": metrics.mpvpe_intag(r["pred_verts"][:, h], r["gt_verts"][:, h], pk - pk[:, :1],
-                                         gt_rel, ok),
-            "mpjpe_wrist": metrics.mpjpe_wrist(pk, gk, ok),
-            "accel": _accel(r, h),
-            "mean_pose_mpjpe": metrics.mpjpe_wrist(np.broadcast_to(mean_hand, gk.shape), gt_rel, ok),
-            "mean_pose_pa_mpjpe": metrics.pa_mpjpe(np.broadcast_to(mean_hand, gk.shape)[ok], gt_rel[ok])
-            if ok.any() else float("nan"),
-            "orient": metrics.orientation_error(r["pred_orient"][:, h], r["gt_orient"][:, h], ok),
-            "mean_orient": metrics.orientation_error(
-                np.broadcast_to(metrics.mean_rotation(r["gt_orient"][ok, h]) if ok.any() else np.eye(3),
-                                r["gt_orient"][:, h].shape), r["gt_orient"][:, h], ok),
-        }
-        dex = metrics.dexycb_metrics(pk[ok], gk[ok]) if ok.any() else {}
-        row.update(rr_mpjpe=dex.get("root_relative_mpjpe", np.nan), rr_auc=dex.get("root_relative_auc", np.nan),
-                   pa_mpjpe=dex.get("procrustes_mpjpe", np.nan), pa_auc=dex.get("procrustes_auc", np.nan))
-        table[side] = {k: float(v) for k, v in row.items()}
-    both = r["present"].all(1)
+    """Table columns per hand (and their mean) from :func:`predict_split`'s arrays. Only
+    annotated joints (``joint_valid``) are scored; vertex and orientation columns need
+    MANO ground truth (``has_mano``) and are NaN without it; v needs both wrists."""
+    r = {"joint_valid": np.ones(r["present"].shape + (21,), bool), "has_mano": np.ones(len(r["present"]), bool), **r}
+    table = {side: _hand_row(r, h) for h, side in enumerate(SIDES)}
+    both = r["present"].all(1) & r["joint_valid"][:, :, 0].all(1)
     mean_v = r["gt_v"][both].mean(0) if both.any() else np.zeros(3)
     placed = _placed_v(r)
-    shared = {
-        "mrrpe": metrics.mrrpe(r["pred_v"], np.zeros_like(r["pred_v"]), r["gt_v"], np.zeros_like(r["gt_v"]), both)
-        if both.any() else float("nan"),
-        "mrrpe_placed": metrics.mrrpe(placed, np.zeros_like(placed), r["gt_v"], np.zeros_like(r["gt_v"]), both)
-        if both.any() else float("nan"),
-        "mean_v_mrrpe": metrics.mrrpe(np.broadcast_to(mean_v, r["gt_v"].shape), np.zeros_like(r["gt_v"]),
-                                      r["gt_v"], np.zeros_like(r["gt_v"]), both) if both.any() else float("nan"),
-    }
-    table["mean"] = {k: float(np.nanmean([table[s][k] for s in SIDES])) for k in table["right"]}
+    zeros = np.zeros_like(r["gt_v"])
+
+    def v_error(pred_v):
+        return metrics.mrrpe(pred_v, zeros, r["gt_v"], zeros, both) if both.any() else float("nan")
+
+    shared = {"mrrpe": v_error(r["pred_v"]), "mrrpe_placed": v_error(placed),
+              "mean_v_mrrpe": v_error(np.broadcast_to(mean_v, r["gt_v"].shape))}
+    with warnings.catch_warnings():  # a column NaN for both hands (no MANO truth) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table["mean"] = {k: float(np.nanmean([table[s][k] for s in SIDES])) for k in table["right"]}
     for row in table.values():
         row.update({k: float(v) for k, v in shared.items()})
     return table
+
+
+def _hand_row(r: dict[str, np.ndarray], h: int) -> dict[str, float]:
+    """The per-hand columns of :func:`split_metrics` for hand ``h``."""
+    present = r["present"][:, h]
+    valid = present[:, None] & r["joint_valid"][:, h]  # (N, 21)
+    mano = present & r["has_mano"].astype(bool)
+    pk, gk = r["pred_kp"][:, h], r["gt_kp"][:, h]
+    gt_rel = gk - gk[:, :1]
+    counts = valid.sum(0)[:, None]
+    mean_hand = np.where(valid[..., None], gt_rel, 0.0).sum(0) / np.maximum(counts, 1)  # per-joint mean
+    mean_hands = np.broadcast_to(mean_hand, gk.shape)
+    gt_orient = r["gt_orient"][:, h]
+    row = {
+        "mpjpe": metrics.mpjpe_intag(pk, gk, valid),
+        "mpvpe": metrics.mpvpe_intag(r["pred_verts"][:, h], r["gt_verts"][:, h], pk - pk[:, :1], gt_rel, mano)
+        if mano.any() else float("nan"),
+        "mpjpe_wrist": metrics.mpjpe_wrist(pk, gk, valid),
+        "accel": _accel(r, h),
+        "mean_pose_mpjpe": metrics.mpjpe_wrist(mean_hands, gt_rel, valid),
+        "mean_pose_pa_mpjpe": metrics.pa_mpjpe(mean_hands, gt_rel, valid) if present.any() else float("nan"),
+        "orient": metrics.orientation_error(r["pred_orient"][:, h], gt_orient, mano) if mano.any() else float("nan"),
+        "mean_orient": metrics.orientation_error(
+            np.broadcast_to(metrics.mean_rotation(gt_orient[mano]), gt_orient.shape), gt_orient, mano)
+        if mano.any() else float("nan"),
+    }
+    dex = metrics.dexycb_metrics(pk, gk, valid) if present.any() else {}
+    row.update(rr_mpjpe=dex.get("root_relative_mpjpe", np.nan), rr_auc=dex.get("root_relative_auc", np.nan),
+               pa_mpjpe=dex.get("procrustes_mpjpe", np.nan), pa_auc=dex.get("procrustes_auc", np.nan))
+    return {k: float(v) for k, v in row.items()}
 
 
 def _placed_v(r: dict[str, np.ndarray]) -> np.ndarray:
@@ -172,7 +187,7 @@ def _accel(r: dict[str, np.ndarray], h: int) -> float:
         pk, gk = r["pred_kp"][idx, h], r["gt_kp"][idx, h]
         preds.append(pk - pk[:, :1])
         gts.append(gk - gk[:, :1])
-        valids.append(r["present"][idx, h])
+        valids.append(r["present"][idx, h] & r["joint_valid"][idx, h].all(-1))
     if not preds:
         return float("nan")
     return float(metrics.accel_error(preds, gts, valids))
@@ -186,7 +201,7 @@ def evaluate(ckpt: str | os.PathLike, data_dirs: list[str], out_dir: str | os.Pa
     results = {"checkpoint": str(ckpt), "protocols": PROTOCOLS, "splits": {}}
     for d in data_dirs:
         r = predict_split(net, d, gap, batch_size, workers, progress)
-        results["splits"][Path(d).name] = {"frames": int(len(r["present"])), **split_metrics(r)}
+        results["splits"][sequence_name(d)] = {"frames": int(len(r["present"])), **split_metrics(r)}
     out = ensure_output_dir(out_dir if out_dir is not None else Path(ckpt) / "eval")
     write_json(out / "eval.json", results)
     with atomic_path(out / "eval.md") as tmp:

@@ -29,6 +29,8 @@ _PARAM_KEYS = ("global_orient", "hand_pose", "betas", "transl")
 
 def _recompute_v(targets: dict) -> None:
     both = targets["present"].all(-1)[:, None]
+    if "joint_valid" in targets:  # v is defined only where both wrists are annotated
+        both = both & targets["joint_valid"][:, :, 0].all(-1)[:, None]
     wrists = targets["keypoints_3d"][:, :, 0]
     targets["v"] = np.where(both, wrists[:, 1] - wrists[:, 0], 0.0)
 
@@ -46,7 +48,8 @@ def flip_window(targets: dict, K: np.ndarray, image_size, models) -> tuple[dict,
     """
     w = float(image_size[0])
     out = {k: np.array(a, copy=True) for k, a in targets.items()}
-    for k in ("present", "visible", "keypoints_3d", "keypoints_2d", "boxes", *_PARAM_KEYS):
+    for k in ("present", "visible", "keypoints_3d", "keypoints_2d", "boxes", *_PARAM_KEYS,
+              *(("joint_valid",) if "joint_valid" in targets else ())):
         out[k] = out[k][:, ::-1].copy()  # the left hand becomes the right one and back
     for slot, (src, dst) in enumerate((("left", "right"), ("right", "left"))):
         params = {k: torch.as_tensor(out[k][:, slot], dtype=torch.float64) for k in _PARAM_KEYS}

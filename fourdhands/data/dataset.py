@@ -5,9 +5,10 @@ one item per (sequence, centre frame). A source is anything with ``len(source)``
 ``source[i]`` giving an object with ``.gt`` (the arrays of the synthetic format, frames
 first: ``present``, ``global_orient``, ``hand_pose``, ``betas``, ``transl``,
 ``keypoints_3d``, ``keypoints_2d``, ``visible``, ``boxes``, ``K``, ``image_size``),
-``.num_frames`` and ``.frame(t)`` (uint8 `(H, W, 3)`); the synthetic shards
-(:class:`fourdhands.synth.shards.SyntheticSequences`) are the first such source, and real
-datasets plug in the same way. Single images are sequences of one frame: their windows
+``.num_frames`` and ``.frame(t)`` (uint8 `(H, W, 3)`), optionally ``joint_valid`` (the
+annotated keypoints, default all) and ``has_mano`` (default True); the synthetic shards
+(:class:`fourdhands.synth.shards.SyntheticSequences`) and real datasets
+(:mod:`fourdhands.data.sources`) plug in the same way. Single images are sequences of one frame: their windows
 repeat the frame T times.
 
 Randomness: :meth:`HandWindows.sample` ``(i, draw)`` takes its augmentation from a
@@ -88,6 +89,8 @@ class HandWindows(Dataset):
         gt = seq.gt
         targets = {k: np.asarray(gt[k][frames], dtype=bool if k in ("present", "visible") else float)
                    for k in _WINDOW_KEYS}
+        targets["joint_valid"] = (np.asarray(gt["joint_valid"][frames], bool) if "joint_valid" in gt
+                                  else np.ones(targets["visible"].shape, bool))
         K = np.asarray(gt["K"][frames[len(frames) // 2]], float)
         image_size = np.asarray(gt["image_size"], float)
         rng = np.random.default_rng((self.seed, int(draw), int(index)) if key is None else key)
@@ -133,7 +136,9 @@ class HandWindows(Dataset):
             angles=torch.as_tensor(angles, dtype=torch.float32),
             visible=torch.as_tensor(visible), image_size=torch.as_tensor(image_size, dtype=torch.float32),
             K=torch.as_tensor(K, dtype=torch.float32), focal=torch.tensor(float(K[0, 0])),
-            frames=torch.as_tensor(frames), sequence=torch.tensor(seq_id))
+            frames=torch.as_tensor(frames), sequence=torch.tensor(seq_id),
+            joint_valid=torch.as_tensor(targets["joint_valid"]),
+            has_mano=torch.tensor(bool(gt.get("has_mano", True))))
         return sample
 
 

@@ -20,6 +20,10 @@ Targets (all frames of the window)
     ``keypoints_3d (T, 2, 21, 3)`` camera frame, OpenPose order.
     ``keypoints_2d (T, 2, 21, 2)`` image px; ``visible (T, 2, 21)`` bool.
     ``v (T, 3)``: left wrist minus right wrist (valid where both hands are present).
+    ``joint_valid (T, 2, 21)`` bool: which keypoints are annotated (all for synthetic data;
+        a real dataset's invalid joints are never scored).
+    ``has_mano ()`` bool: whether the MANO parameters above are ground truth (real
+        datasets read without their MANO fits carry zeros there).
 
 Bookkeeping
     ``frames (T,)`` long: the frame indices within the sequence; ``sequence ()`` long.

@@ -1,0 +1,129 @@
+"""Where samples come from: dataset kinds, each read as a *sequence source* for
+:class:`~fourdhands.data.dataset.HandWindows` (``len(source)``; ``source[i]`` with ``.gt``,
+``.num_frames`` and ``.frame(t)``).
+
+A data spec on the command line or in a config is ``KIND:PATH``, or a bare ``PATH`` for a
+folder written by ``fourdhands synth``:
+
+- ``synth:PATH``: :class:`~fourdhands.synth.shards.SyntheticSequences`;
+- ``interhand2.6m:PATH``: :class:`InterHandSequences`, InterHand2.6M's official annotation
+  files (``PATH`` the folder holding ``*_data.json``, ``*_camera.json`` and
+  ``*_joint_3d.json`` of one split; images as :func:`~fourdhands.data.interhand.read_interhand_frames`
+  finds them).
+
+Every source's ``gt`` has the synthetic format's arrays, plus ``joint_valid (F, 2, 21)``
+(which keypoints are annotated; all of them for synthetic data) and the flag
+``has_mano`` (whether ``global_orient`` / ``hand_pose`` / ``betas`` / ``transl`` are
+ground truth; zeros stand in where they are not, and nothing may be scored or supervised
+on them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import UserError
+
+KINDS = ("synth", "interhand2.6m")
+
+
+def parse_spec(spec: str) -> tuple[str, Path]:
+    """``(kind, path)`` of a data spec ``KIND:PATH`` or ``PATH`` (then ``synth``); a
+    one-line UserError for an unknown kind."""
+    text = str(spec)
+    kind, sep, rest = text.partition(":")
+    if sep and kind.lower() in KINDS:
+        return kind.lower(), Path(rest)
+    if sep and len(kind) > 1 and "/" not in kind and "\\" not in kind:  # "C:\\..." is a path
+        raise UserError(f"data {text!r}: unknown dataset kind {kind!r} (known: {', '.join(KINDS)})")
+    return "synth", Path(text)
+
+
+def open_sequences(spec: str):
+    """The sequence source that ``spec`` names (see the module docstring)."""
+    kind, path = parse_spec(spec)
+    if kind == "interhand2.6m":
+        return InterHandSequences(path)
+    from ..synth.shards import SyntheticSequences
+
+    return SyntheticSequences(path)
+
+
+def sequence_name(spec: str) -> str:
+    """A short name for a data spec's results (the folder's name)."""
+    return parse_spec(spec)[1].name
+
+
+class InterHandSequence:
+    """The frames of one InterHand2.6M sequence (capture, sequence name) seen by one
+    camera, in ``frame_idx`` order, as a sequence source's item."""
+
+    def __init__(self, frames: list):
+        self.frames = frames
+        self.num_frames = len(frames)
+        self._gt: dict[str, np.ndarray] | None = None
+
+    @property
+    def gt(self) -> dict[str, np.ndarray]:
+        if self._gt is None:
+            self._gt = _interhand_arrays(self.frames)
+        return self._gt
+
+    def frame(self, t: int) -> np.ndarray:
+        """Image ``t`` decoded: `(H, W, 3)` uint8 RGB."""
+        path = self.frames[t].image_path
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        except OSError as e:
+            raise UserError(f"{path}: cannot read the image ({e})") from None
+
+
+class InterHandSequences:
+    """InterHand2.6M's annotated images of one split as sequences: the images of a
+    (capture, sequence name, camera) in frame order. The files' conventions (joint order,
+    millimetres, world frame, validity) are converted by
+    :func:`~fourdhands.data.interhand.read_interhand_frames`; its docstring names them.
+    InterHand2.6M's MANO fits (``*_MANO_NeuralAnnot.json``) are not read yet, so
+    ``has_mano`` is False: keypoints only."""
+
+    def __init__(self, folder: str | Path, split: str = "test"):
+        from .interhand import read_interhand_frames
+
+        groups: dict[tuple, list] = {}
+        for f in read_interhand_frames(folder, split):
+            groups.setdefault((f.capture, f.seq_name, f.camera), []).append(f)
+        self.sequences = [InterHandSequence(sorted(g, key=lambda f: f.frame_idx))
+                          for _, g in sorted(groups.items(), key=lambda item: item[0])]
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, i: int) -> InterHandSequence:
+        return self.sequences[i]
+
+
+def _interhand_arrays(frames: list) -> dict[str, np.ndarray]:
+    """The sequence-source arrays of InterHand frames (one camera, so one image size)."""
+    n = len(frames)
+    kp3d = np.stack([f.keypoints_3d for f in frames])  # (F, 2, 21, 3)
+    valid = np.stack([f.valid for f in frames])
+    present = np.stack([f.present for f in frames])
+    both = present.all(1) & valid[:, :, 0].all(1)
+    return {
+        "present": present,
+        "global_orient": np.zeros((n, 2, 3)), "hand_pose": np.zeros((n, 2, 45)),
+        "betas": np.zeros((n, 2, 10)), "transl": np.zeros((n, 2, 3)),
+        "keypoints_3d": kp3d,
+        "keypoints_2d": np.stack([f.keypoints_2d for f in frames]),
+        "visible": valid & present[..., None],
+        "joint_valid": valid,
+        "boxes": np.stack([f.boxes for f in frames]),
+        "v": (kp3d[:, 1, 0] - kp3d[:, 0, 0]) * both[:, None],
+        "K": np.stack([f.K for f in frames]),
+        "image_size": np.asarray(frames[0].image_size, np.int32),
+        "has_mano": np.asarray(False),
+    }

@@ -1,0 +1,141 @@
+"""Data specs (``KIND:PATH``) and real datasets as sequence sources: InterHand2.6M's 4 real
+frames (../shared/samples/datasets/interhand26m) read as sequences, windowed like
+synthetic data, and scored by ``fourdhands eval --data interhand2.6m:PATH`` with only
+their annotated joints, equal to a computation made here from the raw files."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fourdhands.checkpoint import load_checkpoint, save_checkpoint
+from fourdhands.cli import main
+from fourdhands.data.dataset import HandWindows
+from fourdhands.data.sample import SampleConfig
+from fourdhands.data.sources import InterHandSequences, open_sequences, parse_spec
+from fourdhands.errors import UserError
+from fourdhands.evaluate import predict_split
+from fourdhands.model.config import model_config
+from fourdhands.model.network import FourDHands
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "datasets" / "interhand26m"
+needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"{SAMPLES} is not here")
+
+
+def test_data_specs():
+    assert parse_spec("interhand2.6m:/data/IH26M/test") == ("interhand2.6m", Path("/data/IH26M/test"))
+    assert parse_spec("InterHand2.6M:x") == ("interhand2.6m", Path("x"))
+    assert parse_spec("data/synth/interacting") == ("synth", Path("data/synth/interacting"))
+    assert parse_spec("synth:data/s") == ("synth", Path("data/s"))
+    assert parse_spec("C:\\\\data\\\\s") == ("synth", Path("C:\\\\data\\\\s"))  # a drive letter, not a kind
+    with pytest.raises(UserError, match="unknown dataset kind 'freihandx'") as e:
+        parse_spec("freihandx:/data")
+    assert "\\n" not in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def raw():
+    data = json.loads((SAMPLES / "test_interhand2.6m_data.json").read_text())
+    cams = json.loads((SAMPLES / "test_interhand2.6m_camera.json").read_text())
+    joints = json.loads((SAMPLES / "test_interhand2.6m_joint_3d.json").read_text())
+    return data, cams, joints
+
+
+@needs_samples
+def test_interhand_sequences_carry_the_files_joints_and_validity(raw):
+    data, cams, joints = raw
+    source = open_sequences(f"interhand2.6m:{SAMPLES}")
+    assert isinstance(source, InterHandSequences) and len(source) == 4  # 4 captures / sequences
+    images = {im["id"]: im for im in data["images"]}
+    by_name = {}
+    for i in range(len(source)):
+        seq = source[i]
+        assert seq.num_frames == 1 and seq.gt["has_mano"] == np.asarray(False)
+        by_name[seq.frames[0].image_path.name] = seq
+    for ann in data["annotations"]:
+        im = images[ann["image_id"]]
+        seq = by_name[Path(im["file_name"]).name]
+        gt = seq.gt
+        cam = {k: np.asarray(cams[str(im["capture"])][k][str(im["camera"])], float)
+               for k in ("campos", "camrot", "focal", "princpt")}
+        world = np.asarray(joints[str(im["capture"])][str(im["frame_idx"])]["world_coord"], float)
+        cam_mm = (world - cam["campos"]) @ cam["camrot"].T
+        # the right wrist is the files' joint 20, the left's joint 41; ours are keypoint 0
+        np.testing.assert_allclose(gt["keypoints_3d"][0, 0, 0], cam_mm[20] / 1000, atol=1e-9)
+        np.testing.assert_allclose(gt["keypoints_3d"][0, 1, 0], cam_mm[41] / 1000, atol=1e-9)
+        # 2D from R (X - campos) and the intrinsics lies in the annotated bbox (grown by 10 %)
+        valid = np.asarray(ann["joint_valid"], float).reshape(42) > 0
+        uv = cam_mm[:, :2] / cam_mm[:, 2:] * cam["focal"] + cam["princpt"]
+        x, y, w, h = ann["bbox"]
+        inside = (uv[:, 0] >= x - 0.1 * w) & (uv[:, 0] <= x + 1.1 * w) & (uv[:, 1] >= y - 0.1 * h) & \
+                 (uv[:, 1] <= y + 1.1 * h)
+        assert inside[valid].all()
+        # the flags: which hands the annotation says are there
+        want = {"right": [True, False], "left": [False, True], "interacting": [True, True]}[ann["hand_type"]]
+        assert gt["present"][0].tolist() == want
+        assert gt["joint_valid"][0, 0, 0] == valid[20] and gt["joint_valid"][0, 1, 0] == valid[41]
+
+
+@needs_samples
+def test_interhand_windows_are_samples_like_synthetic_ones():
+    windows = HandWindows(open_sequences(f"interhand2.6m:{SAMPLES}"), SampleConfig(crop_hw=(64, 48), seq_len=3, gap=2))
+    s = windows[0]
+    assert s["crops"].shape == (3, 2, 3, 64, 48) and s["joint_valid"].shape == (3, 2, 21)
+    assert not bool(s["has_mano"])
+    # a single image repeats: its window is the frame three times
+    assert s["frames"].tolist() == [0, 0, 0]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    net = FourDHands(model_config("tiny", "full", image_size=(64, 48), seq_len=3))
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "step-0000001", net, {"train": {"sample": {"gap": 1}}})
+
+
+@needs_samples
+def test_eval_on_interhand_scores_only_annotated_joints(tmp_path, ckpt, capsys):
+    out = tmp_path / "eval"
+    assert main(["eval", "--ckpt", str(ckpt), "--data", f"interhand2.6m:{SAMPLES}", "-o", str(out)]) == 0
+    table = json.loads((out / "eval.json").read_text())["splits"]["interhand26m"]
+    net = load_checkpoint(ckpt)
+    r = predict_split(net, f"interhand2.6m:{SAMPLES}", gap=1)
+    for h, side in enumerate(("right", "left")):
+        errors = []
+        for i in range(len(r["present"])):
+            ok = r["present"][i, h] & r["joint_valid"][i, h]
+            if r["present"][i, h] and ok[0]:
+                p, g = r["pred_kp"][i, h], r["gt_kp"][i, h]
+                errors += list(np.linalg.norm((p - p[0]) - (g - g[0]), axis=1)[ok])
+        assert table[side]["mpjpe_wrist"] == pytest.approx(1000 * np.mean(errors), rel=1e-9)
+        # no MANO ground truth: no vertex or orientation columns
+        assert np.isnan(table[side]["mpvpe"]) and np.isnan(table[side]["orient"])
+    both = r["present"].all(1) & r["joint_valid"][:, :, 0].all(1)
+    assert both.sum() >= 1
+    mrrpe = np.mean([np.linalg.norm(r["pred_v"][i] - r["gt_v"][i]) for i in np.nonzero(both)[0]])
+    assert table["right"]["mrrpe"] == pytest.approx(1000 * mrrpe, rel=1e-9)
+
+
+def test_split_metrics_score_only_annotated_joints_and_mano_columns_need_mano():
+    from fourdhands.evaluate import split_metrics
+
+    n = 2
+    rng = np.random.default_rng(0)
+    gt = rng.normal(0, 0.05, (n, 2, 21, 3))
+    pred = gt.copy()
+    pred[:, :, 5] += [0.03, 0.0, 0.0]  # an annotated joint 30 mm off
+    pred[:, :, 6] += [1.0, 0.0, 0.0]  # an unannotated one 1 m off: must not count
+    valid = np.ones((n, 2, 21), bool)
+    valid[:, :, 6] = False
+    eye = np.broadcast_to(np.eye(3), (n, 2, 3, 3)).copy()
+    r = {"pred_kp": pred, "gt_kp": gt, "pred_verts": np.zeros((n, 2, 4, 3)), "gt_verts": np.zeros((n, 2, 4, 3)),
+         "pred_orient": eye, "gt_orient": eye, "pred_v": np.zeros((n, 3)), "gt_v": np.zeros((n, 3)),
+         "present": np.ones((n, 2), bool), "joint_valid": valid, "has_mano": np.zeros(n, bool),
+         "sequence": np.arange(n), "frame": np.zeros(n, int)}
+    table = split_metrics(r)
+    for side in ("right", "left"):
+        assert table[side]["mpjpe_wrist"] == pytest.approx(30.0 / 20)  # 20 annotated joints, one 30 mm off
+        assert np.isnan(table[side]["mpvpe"]) and np.isnan(table[side]["orient"])
+    assert np.isnan(table["mean"]["orient"]) and table["mean"]["mpjpe_wrist"] == pytest.approx(1.5)
