@@ -97,7 +97,7 @@ def _cache(args: argparse.Namespace) -> None:
     if not config.data:
         raise UserError(f"{args.config}: no data sources to encode (data: [{{path: ...}}])")
     model = config.model.config()
-    out = build_cache(FourDHands(model), [d.path for d in config.data], config.cache,
+    out = build_cache(FourDHands(model), [d.spec for d in config.data], config.cache,
                       sample_config(config, model), draws=config.cache_draws, seed=config.seed)
     print(f"feature cache: {out}")
 

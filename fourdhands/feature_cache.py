@@ -38,6 +38,8 @@ FORMAT = "fourdhands-features/1"
 MANIFEST = "manifest.json"
 _FRAME_KEYS = ("global_orient", "hand_pose", "betas", "transl", "keypoints_3d", "keypoints_2d",
                "visible", "present", "v", "boxes", "angles", "K", "image_size", "focal")
+# Written since real data joined the sources; a cache without them holds synthetic data only.
+_LABEL_KEYS = ("joint_valid", "has_mano")
 
 
 def _chunk_name(k: int) -> str:
@@ -46,7 +48,8 @@ def _chunk_name(k: int) -> str:
 
 def build_cache(net, sources: list[str], out: str | Path, sample: SampleConfig, draws: int = 1,
                 seed: int = 0, chunk: int = 64, batch: int = 32, progress: bool = True) -> Path:
-    """Encode ``sources`` (synthetic data folders) into the cache folder ``out``.
+    """Encode ``sources`` (data specs, :func:`fourdhands.data.sources.parse_spec`) into the
+    cache folder ``out``.
 
     Args:
         net: the network whose ``trunk`` encodes (eval mode; only its backbone is used).
@@ -54,11 +57,11 @@ def build_cache(net, sources: list[str], out: str | Path, sample: SampleConfig, 
         draws: independent augmentations of each sequence.
         chunk: sequences per chunk file; batch: crops per trunk call.
     """
-    from .synth.shards import SyntheticSequences
+    from .data.sources import open_sequences
 
     out = Path(out)
     frame_sample = SampleConfig(**{**asdict(sample), "seq_len": 1})
-    windows = [HandWindows(SyntheticSequences(s), frame_sample, seed=seed) for s in sources]
+    windows = [HandWindows(open_sequences(s), frame_sample, seed=seed) for s in sources]
     manifest = {"format": FORMAT, "backbone": net.config.backbone, "sample": asdict(frame_sample),
                 "seed": seed, "draws": draws, "sources": [str(s) for s in sources],
                 "sequences": [len(w.source) for w in windows], "chunk": chunk}
@@ -110,7 +113,7 @@ def _encode_chunk(net, windows, jobs, seed: int, batch: int) -> dict:
     trunk = torch.cat([net.trunk(views[i:i + batch // 2]) for i in range(0, len(views), max(1, batch // 2))])
     arrays = {"trunk": trunk.half().numpy(), "lengths": np.asarray(lengths, np.int64),
               "jobs": np.asarray(jobs, np.int64)}
-    for key in _FRAME_KEYS:
+    for key in (*_FRAME_KEYS, *_LABEL_KEYS):
         value = torch.stack([f[key] for f in frames]).numpy()
         arrays[key] = value[:, 0] if value.ndim > 1 and key not in ("image_size", "K", "focal") else value
     return arrays
@@ -167,6 +170,9 @@ class CachedWindows(Dataset):
                    K=torch.as_tensor(self.arrays["K"][middle]), image_size=torch.as_tensor(self.arrays["image_size"][middle]),
                    focal=torch.as_tensor(self.arrays["focal"][middle]), frames=torch.as_tensor(frames),
                    sequence=torch.tensor(seq))
+        out["joint_valid"] = (torch.as_tensor(self.arrays["joint_valid"][rows]) if "joint_valid" in self.arrays
+                              else torch.ones(out["visible"].shape, dtype=torch.bool))
+        out["has_mano"] = torch.tensor(bool(self.arrays["has_mano"][middle]) if "has_mano" in self.arrays else True)
         return out
 
     def __getitem__(self, index: int) -> dict:

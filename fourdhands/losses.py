@@ -151,6 +151,7 @@ def keypoint_3d_loss(
     mask: Tensor | None = None,
     joint_mask: Tensor | None = None,
     root_index: int = 0,
+    vertex_mask: Tensor | None = None,
 ) -> Tensor:
     """L_3D (paper Eq. 7): ``maxMSE(V_gt, V) + maxMSE(J_gt, J)`` on root-relative positions.
 
@@ -166,6 +167,8 @@ def keypoint_3d_loss(
         mask: ``(B,)`` hand present.
         joint_mask: ``(B, 21)`` joint annotated (joint term only). A sample whose root
             joint is unannotated is dropped from both terms.
+        vertex_mask: ``(B,)`` the sample has true vertices (MANO ground truth); the vertex
+            term only. Default: every sample counted by ``mask``.
     """
     _check_pair(pred_joints, gt_joints, "keypoint_3d_loss joints")
     b, j = pred_joints.shape[:2]
@@ -177,7 +180,8 @@ def keypoint_3d_loss(
     loss = max_mse(pred_joints - pr, gt_joints - gr, jw * m[:, None])
     if pred_verts is not None and gt_verts is not None:
         _check_pair(pred_verts, gt_verts, "keypoint_3d_loss vertices")
-        loss = loss + max_mse(pred_verts - pr, gt_verts - gr, m)
+        vm = m if vertex_mask is None else m * _sample_weights(vertex_mask, b, pred_joints)
+        loss = loss + max_mse(pred_verts - pr, gt_verts - gr, vm)
     return loss
 
 
@@ -355,7 +359,7 @@ assert set(LossTerms.WEIGHT_OF) == {f.name for f in fields(LossTerms)} - {"total
 assert set(LossTerms.WEIGHT_OF.values()) == {f.name for f in fields(LossWeights)}
 
 _HAND_INPUTS = ("pose", "betas", "joints", "verts", "kp2d")
-_HAND_MASKS = ("present", "joint_valid", "kp2d_valid")
+_HAND_MASKS = ("present", "joint_valid", "kp2d_valid", "mano_valid")
 _PRED_KEYS = frozenset(f"{s}_{k}" for s in SIDES for k in _HAND_INPUTS)
 _GT_KEYS = _PRED_KEYS | {f"{s}_{k}" for s in SIDES for k in _HAND_MASKS} | {"interacting"}
 
@@ -375,14 +379,17 @@ def _hand_terms(pred: Mapping[str, Tensor], gt: Mapping[str, Tensor], kp2d_norm:
         present = gt.get(f"{s}_present")
         jvalid = gt.get(f"{s}_joint_valid")
         kvalid = gt.get(f"{s}_kp2d_valid", jvalid)
+        mvalid = gt.get(f"{s}_mano_valid")
         if _has(pred, gt, f"{s}_pose") and _has(pred, gt, f"{s}_betas"):
-            terms = mano_loss(pred[f"{s}_pose"], gt[f"{s}_pose"], pred[f"{s}_betas"], gt[f"{s}_betas"], present)
+            terms = mano_loss(pred[f"{s}_pose"], gt[f"{s}_pose"], pred[f"{s}_betas"], gt[f"{s}_betas"],
+                              _combine_samples(present, mvalid))
             add("pose", terms["pose"])
             add("shape", terms["shape"])
         if _has(pred, gt, f"{s}_joints"):
             pv = pred[f"{s}_verts"] if _has(pred, gt, f"{s}_verts") else None
             gv = gt[f"{s}_verts"] if pv is not None else None
-            add("keypoints_3d", keypoint_3d_loss(pv, gv, pred[f"{s}_joints"], gt[f"{s}_joints"], present, jvalid))
+            add("keypoints_3d", keypoint_3d_loss(pv, gv, pred[f"{s}_joints"], gt[f"{s}_joints"], present, jvalid,
+                                                 vertex_mask=mvalid))
         if _has(pred, gt, f"{s}_kp2d"):
             kmask = _combine_masks(present, kvalid)
             add("keypoints_2d", keypoint_2d_loss(pred[f"{s}_kp2d"], gt[f"{s}_kp2d"], kmask, kp2d_norm))
@@ -406,8 +413,9 @@ def _relation_terms(pred: Mapping[str, Tensor], gt: Mapping[str, Tensor], close_
             gt.get("right_joint_valid"), gt.get("left_joint_valid"), reduction,
         )
     if _has(pred, gt, "right_verts") and _has(pred, gt, "left_verts"):
+        with_verts = _combine_samples(_combine_samples(inter, gt.get("right_mano_valid")), gt.get("left_mano_valid"))
         out["close"] = close_loss(
-            pred["right_verts"], pred["left_verts"], gt["right_verts"], gt["left_verts"], inter,
+            pred["right_verts"], pred["left_verts"], gt["right_verts"], gt["left_verts"], with_verts,
             close_threshold, reduction,
         )
     return out
@@ -437,7 +445,9 @@ def compute_losses(
 
     ``gt`` may also hold masks: ``f"{s}_present"`` ``(B,)`` (default all True),
     ``f"{s}_joint_valid"`` ``(B, 21)`` (3D joints annotated), ``f"{s}_kp2d_valid"``
-    ``(B, 21)`` (2D keypoints; defaults to ``joint_valid``), and ``"interacting"`` ``(B,)``
+    ``(B, 21)`` (2D keypoints; defaults to ``joint_valid``), ``f"{s}_mano_valid"`` ``(B,)``
+    (the sample's MANO parameters and vertices are ground truth: Eq. 6, the vertex half of
+    Eq. 7 and Eq. 10 count only such samples; default all), and ``"interacting"`` ``(B,)``
     (default ``right_present & left_present``; pass False for single-hand samples pasted as
     a far-away second hand, as the authors do). A term whose inputs are absent from either
     mapping is not computed; a term named in ``required`` must be (ValueError otherwise).
@@ -464,6 +474,13 @@ def compute_losses(
         term = getattr(w, LossTerms.WEIGHT_OF[name]) * value
         total = term if total is None else total + term
     return LossTerms(**out, total=total)
+
+
+def _combine_samples(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """Two per-sample ``(B,)`` masks as one (None when both are None)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return torch.as_tensor(a).bool() & torch.as_tensor(b).bool()
 
 
 def _combine_masks(sample: Tensor | None, point: Tensor | None) -> Tensor | None:

@@ -8,6 +8,10 @@ How each term sees the data:
 - L_2D (Eq. 8): maxMSE on 2D keypoints in crop-normalised units (image pixels relative
   to the crop box's centre, over its height), so the term does not grow with image size;
   only visible keypoints count.
+- A sample whose MANO parameters are not ground truth (``has_mano`` False: a real dataset
+  read without MANO fits, or any real dataset under the open hand model) is supervised
+  by its keypoints only: L_3D on the annotated joints (``joint_valid``), L_2D, L_jrel and
+  so v; L_mano, the vertex half of L_3D and L_close skip it.
 - L_jrel (Eq. 9) and L_close (Eq. 10): both hands in the right wrist's frame, the left
   hand placed by v (``left - left wrist + v``), so these terms supervise v; only where
   both hands are present. Averaged over the pairs rather than summed as printed: with the
@@ -49,6 +53,10 @@ def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights 
     gt_kp = batch["keypoints_3d"][:, f]
     boxes = batch["boxes"][:, f]
     present = batch["present"][:, f]
+    # real data: annotated joints only, and MANO terms only where MANO is ground truth
+    joint_valid = batch["joint_valid"][:, f] if "joint_valid" in batch else torch.ones_like(batch["visible"][:, f])
+    has_mano = batch.get("has_mano", torch.ones(present.shape[0], dtype=torch.bool, device=present.device))
+    has_mano = has_mano.bool()[:, None].expand(present.shape[:2])
 
     def flat(x: Tensor) -> Tensor:
         return x.flatten(0, 1)  # (B, T') -> B*T'
@@ -77,4 +85,6 @@ def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights 
         g[f"{s}_kp2d"] = flat(_crop_units(batch["keypoints_2d"][:, f, h], boxes[:, :, h]))
         g[f"{s}_present"] = flat(present[:, :, h])
         g[f"{s}_kp2d_valid"] = flat(batch["visible"][:, f, h])
+        g[f"{s}_joint_valid"] = flat(joint_valid[:, :, h])
+        g[f"{s}_mano_valid"] = flat(has_mano)
     return compute_losses(p, g, weights, relation_reduction="mean", required=tuple(LossTerms.WEIGHT_OF))

@@ -50,6 +50,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .checkpoint import initialise_from, latest_checkpoint, resume_from, save_checkpoint
 from .data.dataset import HandWindows
+from .data.sources import KINDS, open_sequences
 from .data.sample import MODEL_FIELDS, SampleConfig, model_sample_config, network_inputs
 from .errors import UserError
 from .losses import LossTerms, LossWeights
@@ -60,8 +61,14 @@ from .objective import loss_terms
 
 @dataclass
 class DataSource:
-    path: str = MISSING  # a folder written by ``fourdhands synth``
-    weight: float = 1.0
+    path: str = MISSING  # a folder written by ``fourdhands synth``, or the dataset's (see kind)
+    weight: float = 1.0  # share of each batch, relative to the other sources
+    kind: str = "synth"  # a kind of fourdhands.data.sources.KINDS
+
+    @property
+    def spec(self) -> str:
+        """The data spec (:func:`fourdhands.data.sources.parse_spec`): a bare path for synthetic data."""
+        return self.path if self.kind == "synth" else f"{self.kind}:{self.path}"
 
 
 @dataclass
@@ -128,6 +135,9 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
         unknown = set(getattr(config, section)) - known
         if unknown:
             raise UserError(f"{path}: unknown {section} key {sorted(unknown)[0]!r}")
+    unknown_kind = next((s.kind for s in config.data if s.kind not in KINDS), None)
+    if unknown_kind is not None:
+        raise UserError(f"{path}: unknown data kind {unknown_kind!r} (known: {', '.join(KINDS)})")
     if config.precision not in ("fp32", "bf16"):
         raise UserError(f"{path}: precision must be fp32 or bf16, not {config.precision!r}")
     return config
@@ -198,7 +208,7 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _datasets(config: TrainConfig, sample: SampleConfig, net: FourDHands) -> tuple[list, list[DataSource]]:
+def _datasets(config: TrainConfig, sample: SampleConfig, net: FourDHands, say) -> tuple[list, list[DataSource]]:
     """The run's datasets (a feature cache made for ``net``'s backbone and crops, or the
     ``data`` folders) and their sources; ``net``'s hand model gives the joints that flips
     and rotations move."""
@@ -211,11 +221,13 @@ def _datasets(config: TrainConfig, sample: SampleConfig, net: FourDHands) -> tup
         datasets = [cache]
         sources = [DataSource(path=config.cache)]
     else:
-        from .synth.shards import SyntheticSequences  # the only source format so far
-
-        datasets = [HandWindows(SyntheticSequences(s.path), sample, seed=config.seed, hand_model=hand_model)
+        datasets = [HandWindows(open_sequences(s.spec), sample, seed=config.seed, hand_model=hand_model)
                     for s in config.data]
         sources = config.data
+        for s, d in zip(sources, datasets):
+            if len(d) and not bool(d.source[0].gt.get("has_mano", True)):
+                say(f"data {s.spec}: no MANO ground truth read, so only the keypoint terms supervise it "
+                    "(L_3D on the annotated joints, L_2D, L_jrel and v)")
     empty = next((s.path for s, d in zip(sources, datasets) if len(d) == 0), None)
     if empty is not None:
         raise UserError(f"{empty}: dataset is empty")
@@ -309,8 +321,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     out = Path(config.out)
     torch.manual_seed(config.seed)
     saved_config = {"train": OmegaConf.to_container(OmegaConf.structured(config))}
-    net = _network(config, say=(lambda line: print(line, file=sys.stderr)) if rank == 0 else (lambda line: None))
-    datasets, sources = _datasets(config, sample_config(config, net.config), net)
+    say = (lambda line: print(line, file=sys.stderr)) if rank == 0 else (lambda line: None)
+    net = _network(config, say)
+    datasets, sources = _datasets(config, sample_config(config, net.config), net, say)
     params, optimizer, schedule = _optimiser(net, config)
     start = _resume(out, net, optimizer, schedule, saved_config)
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net

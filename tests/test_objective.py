@@ -76,3 +76,30 @@ def test_two_d_term_is_in_crop_units(models):
     batch2 = {**batch, "boxes": batch["boxes"] * torch.tensor([1, 1, 2, 2], dtype=F64)}
     large = float(loss_terms(pred, batch2, models).keypoints_2d)
     assert small > 0 and large == pytest.approx(small / 4, rel=1e-6)  # maxMSE of a 2x larger unit
+
+
+def test_without_mano_truth_only_the_keypoint_terms_supervise(models):
+    # a real dataset read without MANO fits: its zeros for the parameters are not truth
+    pred, batch = make_batch(models, gap=0.03)
+    batch["has_mano"] = torch.tensor([False, False])
+    batch["global_orient"] = torch.zeros_like(batch["global_orient"])
+    batch["hand_pose"] = torch.zeros_like(batch["hand_pose"])
+    batch["betas"] = torch.zeros_like(batch["betas"])
+    terms = loss_terms(pred, batch, models)
+    for name in ("pose", "shape", "close"):  # the (wrong) zero parameters and their vertices are ignored
+        assert abs(float(getattr(terms, name))) < 1e-12, name
+    assert abs(float(terms.keypoints_3d)) < 1e-12  # the joints are right; the rest-pose vertices do not count
+    with_mano = loss_terms(pred, {**batch, "has_mano": torch.tensor([True, True])}, models)
+    assert float(with_mano.pose) > 0 and float(with_mano.keypoints_3d) > 0
+
+
+def test_unannotated_joints_are_not_supervised(models):
+    pred, batch = make_batch(models)
+    pred.keypoints = pred.keypoints.clone()
+    pred.keypoints[:, :, 0, 8] += 0.05  # the right index tip 5 cm off ...
+    batch["joint_valid"] = torch.ones(2, 1, 2, 21, dtype=torch.bool)
+    batch["joint_valid"][:, :, 0, 8] = False  # ... where nothing is annotated
+    batch["visible"] = batch["visible"] & batch["joint_valid"]
+    assert abs(float(loss_terms(pred, batch, models).keypoints_3d)) < 1e-12
+    del batch["joint_valid"]
+    assert float(loss_terms(pred, batch, models).keypoints_3d) > 0

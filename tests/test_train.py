@@ -30,10 +30,11 @@ def data(tmp_path_factory):
 
 
 def write_config(path: Path, data: Path, out: Path, **over) -> Path:
+    """A tiny run's config on ``data`` (``sources=[...]`` replaces the data list)."""
     cfg = {"out": str(out), "seed": 0, "steps": 4, "batch_size": 2, "workers": 0, "log_every": 1,
            "ckpt_every": 2, "lr": 1e-3,
            "model": {"preset": "tiny", "ablation": "cross_s", "image_size": [64, 48], "seq_len": 3},
-           "data": [{"path": str(data)}], "sample": {"augment": True, "gap": 1}}
+           "data": over.pop("sources", [{"path": str(data)}]), "sample": {"augment": True, "gap": 1}}
     for k, v in over.items():
         if isinstance(v, dict):
             cfg[k] = {**cfg.get(k, {}), **v}
@@ -259,3 +260,26 @@ def test_fresh_modules_are_named_by_their_highest_wholly_fresh_ancestor():
     fresh = ["temporal.decoder.layers.0.w", "temporal.pos", "head.pose.w", "head.extra.w", "v"]
     loaded = {"head.shape.w", "backbone.w"}
     assert _covering_modules(fresh, loaded) == ["head.extra", "head.pose", "temporal", "v"]
+
+
+INTERHAND = Path(__file__).resolve().parents[2] / "shared" / "samples" / "datasets" / "interhand26m"
+
+
+@pytest.mark.skipif(not INTERHAND.is_dir(), reason=f"{INTERHAND} is not here")
+def test_a_weighted_mix_of_synthetic_and_real_data_trains_and_says_what_supervises(tmp_path, data, capsys):
+    cfg = load_config(write_config(tmp_path / "m.yaml", data, tmp_path / "mix", steps=3, ckpt_every=3,
+                                   sources=[{"path": str(data), "weight": 0.5},
+                                            {"kind": "interhand2.6m", "path": str(INTERHAND), "weight": 0.5}]))
+    capsys.readouterr()
+    last = train(cfg, progress=False)
+    assert last.name == "step-0000003"
+    said = capsys.readouterr().err
+    assert f"data interhand2.6m:{INTERHAND}: no MANO ground truth read, so only the keypoint terms" in said
+    rows = (tmp_path / "mix" / "log.csv").read_text().splitlines()[1:]
+    assert len(rows) == 3 and all(np.isfinite(float(r.split(",")[-1])) for r in rows)
+
+
+def test_an_unknown_data_kind_is_a_one_line_error(tmp_path, data, capsys):
+    _one_line_error(capsys, ["train", str(write_config(tmp_path / "k.yaml", data, tmp_path / "k",
+                                                        sources=[{"kind": "freihandx", "path": str(data)}]))],
+                    "unknown data kind 'freihandx'")
