@@ -9,7 +9,9 @@ folder written by ``fourdhands synth``:
 - ``interhand2.6m:PATH``: :class:`InterHandSequences`, InterHand2.6M's official annotation
   files (``PATH`` the folder holding ``*_data.json``, ``*_camera.json`` and
   ``*_joint_3d.json`` of one split; images as :func:`~fourdhands.data.interhand.read_interhand_frames`
-  finds them).
+  finds them);
+- ``freihand:PATH``: :class:`~fourdhands.data.freihand.FreiHandFrames`, FreiHAND's training
+  split (``PATH`` the folder holding ``training_K.json`` and ``training/rgb/``).
 
 Every source's ``gt`` has the synthetic format's arrays, plus ``joint_valid (F, 2, 21)``
 (which keypoints are annotated; all of them for synthetic data) and the flag
@@ -27,7 +29,7 @@ from PIL import Image
 
 from ..errors import UserError
 
-KINDS = ("synth", "interhand2.6m")
+KINDS = ("synth", "interhand2.6m", "freihand")
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
@@ -47,6 +49,10 @@ def open_sequences(spec: str):
     kind, path = parse_spec(spec)
     if kind == "interhand2.6m":
         return InterHandSequences(path)
+    if kind == "freihand":
+        from .freihand import FreiHandFrames
+
+        return FreiHandFrames(path)
     from ..synth.shards import SyntheticSequences
 
     return SyntheticSequences(path)
