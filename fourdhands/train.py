@@ -108,6 +108,7 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)  # top-level modules kept fixed
     backbone_weights: str = ""  # pre-trained ViT weights (HaMeR / ViTPose file) loaded at the start
     cache: str = ""  # a feature cache (`fourdhands cache`) to train on instead of the crops
+    caches: list[DataSource] = field(default_factory=list)  # or several, each with a weight (paths of caches)
     cache_draws: int = 1  # augmentations per sequence when `fourdhands cache` builds it
     model: ModelSection = field(default_factory=ModelSection)
     data: list[DataSource] = field(default_factory=list)
@@ -128,7 +129,9 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
         config: TrainConfig = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         raise UserError(f"{path}: {str(e).splitlines()[0]}") from None
-    if not config.data and not config.cache:
+    if config.cache and config.caches:
+        raise UserError(f"{path}: give cache or caches, not both")
+    if not config.data and not config.cache and not config.caches:
         raise UserError(f"{path}: no data sources (data: [{{path: ...}}])")
     for section, known in (("loss", set(asdict(LossWeights()))),
                            ("sample", {f.name for f in fields(SampleConfig)} - set(MODEL_FIELDS))):
@@ -213,13 +216,13 @@ def _datasets(config: TrainConfig, sample: SampleConfig, net: FourDHands, say) -
     ``data`` folders) and their sources; ``net``'s hand model gives the joints that flips
     and rotations move."""
     hand_model = net.config.hand_model
-    if config.cache:
+    if config.cache or config.caches:
         from .feature_cache import CachedWindows
 
-        cache = CachedWindows(config.cache, sample.seq_len, sample.gap)
-        cache.check_made_for(net.config.backbone, sample)
-        datasets = [cache]
-        sources = [DataSource(path=config.cache)]
+        sources = config.caches or [DataSource(path=config.cache)]
+        datasets = [CachedWindows(s.path, sample.seq_len, sample.gap) for s in sources]
+        for cache in datasets:
+            cache.check_made_for(net.config.backbone, sample)
     else:
         datasets = [HandWindows(open_sequences(s.spec), sample, seed=config.seed, hand_model=hand_model)
                     for s in config.data]

@@ -17,7 +17,9 @@ from scipy.spatial.transform import Rotation
 from fourdhands import metrics
 from fourdhands.checkpoint import load_checkpoint
 from fourdhands.cli import main
+from fourdhands.errors import UserError
 from fourdhands.evaluate import evaluate, predict_split
+from fourdhands.model.network import FourDHands
 from fourdhands.synth.generate import generate
 from fourdhands.train import _StepBatches, learning_rate_factor, load_config, train
 
@@ -283,3 +285,21 @@ def test_an_unknown_data_kind_is_a_one_line_error(tmp_path, data, capsys):
     _one_line_error(capsys, ["train", str(write_config(tmp_path / "k.yaml", data, tmp_path / "k",
                                                         sources=[{"kind": "freihandx", "path": str(data)}]))],
                     "unknown data kind 'freihandx'")
+
+
+def test_a_weighted_mix_of_feature_caches_trains_on_both(tmp_path, data):
+    from fourdhands.feature_cache import build_cache
+    from fourdhands.train import sample_config
+
+    base = load_config(write_config(tmp_path / "base.yaml", data, tmp_path / "unused"))
+    model = base.model.config()
+    for name, seed in (("a", 0), ("b", 1)):
+        build_cache(FourDHands(model), [str(data)], tmp_path / name, sample_config(base, model), seed=seed,
+                    progress=False)
+    cfg = load_config(write_config(tmp_path / "m.yaml", data, tmp_path / "mix", steps=3, ckpt_every=3,
+                                   caches=[{"path": str(tmp_path / "a"), "weight": 0.3},
+                                           {"path": str(tmp_path / "b"), "weight": 0.7}]))
+    assert train(cfg, progress=False).name == "step-0000003"
+    with pytest.raises(UserError, match="give cache or caches, not both"):
+        load_config(write_config(tmp_path / "both.yaml", data, tmp_path / "x", cache=str(tmp_path / "a"),
+                                 caches=[{"path": str(tmp_path / "b")}]))
