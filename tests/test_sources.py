@@ -139,3 +139,25 @@ def test_split_metrics_score_only_annotated_joints_and_mano_columns_need_mano():
         assert table[side]["mpjpe_wrist"] == pytest.approx(30.0 / 20)  # 20 annotated joints, one 30 mm off
         assert np.isnan(table[side]["mpvpe"]) and np.isnan(table[side]["orient"])
     assert np.isnan(table["mean"]["orient"]) and table["mean"]["mpjpe_wrist"] == pytest.approx(1.5)
+
+
+@needs_samples
+def test_a_split_after_at_chooses_the_annotation_files(tmp_path):
+    assert len(open_sequences(f"interhand2.6m:{SAMPLES}@test")) == 4
+    with pytest.raises(UserError, match="val"):  # the sample folder holds only the test files
+        open_sequences(f"interhand2.6m:{SAMPLES}@val")
+
+
+def test_annotation_files_mistakes_are_one_line_errors_naming_the_file(tmp_path):
+    from fourdhands.data.annotation_file import read_annotation
+
+    (tmp_path / "a.json").write_text('{"x": [1, 2')
+    (tmp_path / "b.yml").write_text("a: [1, 2\n")
+    (tmp_path / "c.json").write_text("[1, 2]")
+    for name, expect, words in [("a.json", object, "not valid JSON"), ("b.yml", object, "not valid YAML"),
+                                ("c.json", dict, "expected a dict, found a list"),
+                                ("d.json", object, "d.json: missing (the layout)")]:
+        with pytest.raises(UserError) as e:
+            read_annotation(tmp_path / name, expect, "the layout")
+        assert words in str(e.value) and name in str(e.value) and "\n" not in str(e.value), str(e.value)
+    assert read_annotation(tmp_path / "c.json", list) == [1, 2]

@@ -29,13 +29,13 @@ The layout and conventions, from the dataset's own toolbox (github.com/lmb-freib
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..errors import UserError
+from .annotation_file import read_annotation
 from .interhand import keypoint_box, project_points
 
 SPLITS = ("training", "evaluation")
@@ -44,16 +44,8 @@ TRAINING_SIZE = 32560  # unique training samples; the image ids of version k sta
 
 
 def _load(path: Path) -> list:
-    if not path.is_file():
-        raise UserError(f"{path}: missing (a FreiHAND folder holds <split>_K.json, <split>_xyz.json, "
-                        "<split>_mano.json and <split>/rgb/)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not readable JSON ({e})") from None
-    if not isinstance(data, list):
-        raise UserError(f"{path}: expected a list with one entry per sample")
-    return data
+    return read_annotation(path, list, "a FreiHAND folder holds <split>_K.json, <split>_xyz.json, "
+                                       "<split>_mano.json and <split>/rgb/")
 
 
 def _arrays(path: Path, entries: list, shape: tuple[int, ...]) -> np.ndarray:

@@ -47,7 +47,6 @@ time.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +55,7 @@ import numpy as np
 from ..errors import UserError
 from ..hands.joints import interhand_to_openpose
 from ..sides import SIDES
+from .annotation_file import read_annotation
 
 __all__ = ["InterHandFrame", "read_interhand_frames", "find_annotation_files", "world_to_camera",
            "project_points", "keypoint_box", "SIDES", "JOINTS_PER_HAND"]
@@ -162,19 +162,6 @@ def find_annotation_files(folder: str | Path, split: str = "test") -> dict[str, 
     return found
 
 
-def _load_json(path: Path):
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-
-
 def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
@@ -242,7 +229,7 @@ def read_interhand_frames(folder: str | Path, split: str = "test", image_root: s
     """
     folder = Path(folder)
     files = find_annotation_files(folder, split)
-    data, cameras, joints = (_load_json(files[k]) for k in ("data", "camera", "joint_3d"))
+    data, cameras, joints = (read_annotation(files[k], dict) for k in ("data", "camera", "joint_3d"))
     root = Path(image_root) if image_root is not None else None
 
     try:

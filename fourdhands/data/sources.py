@@ -11,7 +11,12 @@ folder written by ``fourdhands synth``:
   ``*_joint_3d.json`` of one split; images as :func:`~fourdhands.data.interhand.read_interhand_frames`
   finds them);
 - ``freihand:PATH``: :class:`~fourdhands.data.freihand.FreiHandFrames`, FreiHAND's training
-  split (``PATH`` the folder holding ``training_K.json`` and ``training/rgb/``).
+  split (``PATH`` the folder holding ``training_K.json`` and ``training/rgb/``);
+- ``dexycb:PATH``: :class:`~fourdhands.data.dexycb.DexYCBSequences`, DexYCB's ``s0`` test
+  split (``PATH`` the dataset's root, holding the subjects and ``calibration/``).
+
+A split other than the default follows the path after ``@``: ``interhand2.6m:PATH@val``,
+``freihand:PATH@evaluation``, ``dexycb:PATH@s1-train``.
 
 Every source's ``gt`` has the synthetic format's arrays, plus ``joint_valid (F, 2, 21)``
 (which keypoints are annotated; all of them for synthetic data) and the flag
@@ -29,7 +34,7 @@ from PIL import Image
 
 from ..errors import UserError
 
-KINDS = ("synth", "interhand2.6m", "freihand")
+KINDS = ("synth", "interhand2.6m", "freihand", "dexycb")
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
@@ -47,12 +52,19 @@ def parse_spec(spec: str) -> tuple[str, Path]:
 def open_sequences(spec: str):
     """The sequence source that ``spec`` names (see the module docstring)."""
     kind, path = parse_spec(spec)
+    folder, at, split = str(path).rpartition("@")
+    path, split = (Path(folder), split) if at and kind != "synth" else (path, None)
     if kind == "interhand2.6m":
-        return InterHandSequences(path)
+        return InterHandSequences(path, split or "test")
     if kind == "freihand":
         from .freihand import FreiHandFrames
 
-        return FreiHandFrames(path)
+        return FreiHandFrames(path, split or "training")
+    if kind == "dexycb":
+        from .dexycb import DexYCBSequences
+
+        setup, _, part = (split or "s0-test").partition("-")
+        return DexYCBSequences(path, setup, part)
     from ..synth.shards import SyntheticSequences
 
     return SyntheticSequences(path)

@@ -1,0 +1,173 @@
+"""A reader of DexYCB (Chao et al., CVPR 2021) in its published layout, as a sequence
+source (:mod:`fourdhands.data.sources`): one sequence per (recording, camera).
+
+The layout and conventions, from the dataset's toolkit (github.com/NVlabs/dex-ycb-toolkit,
+``dex_ycb_toolkit/dex_ycb.py`` and ``hpe_eval.py``):
+
+- ``<root>/<subject>/<recording>/meta.yml`` (``num_frames``, ``mano_sides`` with the one
+  hand's side, ``mano_calib``), and per camera serial ``<root>/<subject>/<recording>/<serial>/``
+  with ``color_%06d.jpg`` (640 x 480) and ``labels_%06d.npz``;
+- ``<root>/calibration/intrinsics/<serial>_640x480.yml``: ``color: {fx, fy, ppx, ppy}``;
+- a label's ``joint_3d`` `(1, 21, 3)` is in metres in that camera's frame (OpenCV axes),
+  all -1 where the frame has no hand annotation; ``joint_2d`` `(1, 21, 2)` pixels;
+  ``pose_m`` `(1, 51)`: 48 MANO pose values (PCA coefficients with the mean hand, as the
+  toolkit's MANO layer takes them) and the translation; the betas are per subject in
+  ``calibration/mano_<calib>/mano.yml``;
+- keypoint order: wrist, then thumb, index, middle, ring and little from MCP to tip:
+  OpenPose's, this project's;
+- one hand per recording, its side in ``meta.yml``: a right hand goes to hand slot 0, a
+  left one to slot 1 (its own left-hand MANO, no mirroring);
+- the setups ``s0``-``s3`` and their ``train`` / ``val`` / ``test`` splits choose subjects,
+  camera serials and recordings by index exactly as the toolkit does (Table 3 uses
+  ``s0``'s test split).
+
+Frames without a hand annotation stay in their sequence with the hand absent (so that
+windows keep their timing) and are counted in ``unannotated``. MANO is not converted
+(the PCA pose needs MANO's own components), so ``has_mano`` is False: keypoints
+supervise, and MPVPE / orientation are not scored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import UserError
+from .annotation_file import read_annotation
+from .interhand import keypoint_box
+
+SUBJECTS = ("20200709-weiy", "20200813-ceppner", "20200820-amousavian", "20200903-ynarang", "20200908-yux",
+            "20200918-ftozetoramos", "20200928-ahanda", "20201002-dieterf", "20201015-ychao",
+            "20201022-lmanuelli")
+SERIALS = ("836212060125", "839512060362", "840412060917", "841412060263", "932122060857", "932122060861",
+           "932122061900", "932122062010")
+IMAGE_SIZE = (640, 480)
+
+_ALL, _EVERY_FIFTH = range(100), [i for i in range(100) if i % 5 == 4]
+#: (setup, split) -> (subject indices, serial indices, recording indices), as the toolkit.
+SPLITS = {
+    ("s0", "train"): (range(10), range(8), [i for i in range(100) if i % 5 != 4]),
+    ("s0", "val"): ((0, 1), range(8), _EVERY_FIFTH),
+    ("s0", "test"): (range(2, 10), range(8), _EVERY_FIFTH),
+    ("s1", "train"): ((0, 1, 2, 3, 4, 5, 9), range(8), _ALL),
+    ("s1", "val"): ((6,), range(8), _ALL),
+    ("s1", "test"): ((7, 8), range(8), _ALL),
+    ("s2", "train"): (range(10), range(6), _ALL),
+    ("s2", "val"): (range(10), (6,), _ALL),
+    ("s2", "test"): (range(10), (7,), _ALL),
+    ("s3", "train"): (range(10), range(8), [i for i in range(100) if i // 5 not in (3, 7, 11, 15, 19)]),
+    ("s3", "val"): (range(10), range(8), [i for i in range(100) if i // 5 in (3, 19)]),
+    ("s3", "test"): (range(10), range(8), [i for i in range(100) if i // 5 in (7, 11, 15)]),
+}
+
+
+def _yaml(path: Path) -> dict:
+    return read_annotation(path, dict, "DexYCB layout: <root>/<subject>/<recording>/meta.yml, "
+                                       "<root>/calibration/intrinsics/<serial>_640x480.yml")
+
+
+def _intrinsics(root: Path, serial: str) -> np.ndarray:
+    path = root / "calibration" / "intrinsics" / f"{serial}_{IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}.yml"
+    try:
+        c = _yaml(path)["color"]
+        return np.array([[c["fx"], 0.0, c["ppx"]], [0.0, c["fy"], c["ppy"]], [0.0, 0.0, 1.0]], float)
+    except (KeyError, TypeError) as e:
+        raise UserError(f"{path}: no color fx / fy / ppx / ppy ({e})") from None
+
+
+class DexYCBSequence:
+    """One recording seen by one camera: ``num_frames`` frames, labels read when first
+    asked for."""
+
+    def __init__(self, folder: Path, num_frames: int, slot: int, K: np.ndarray):
+        self.folder, self.num_frames, self.slot, self.K = folder, num_frames, slot, K
+        self._gt: dict[str, np.ndarray] | None = None
+
+    @property
+    def gt(self) -> dict[str, np.ndarray]:
+        if self._gt is None:
+            self._gt = self._arrays()
+        return self._gt
+
+    @property
+    def unannotated(self) -> int:
+        """Frames whose label holds no hand (all -1)."""
+        return int((~self.gt["present"][:, self.slot]).sum())
+
+    def frame(self, t: int) -> np.ndarray:
+        path = self.folder / f"color_{t:06d}.jpg"
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        except OSError as e:
+            raise UserError(f"{path}: cannot read the image ({e})") from None
+
+    def _joints(self, t: int) -> np.ndarray:
+        path = self.folder / f"labels_{t:06d}.npz"
+        try:
+            with np.load(path) as label:
+                return np.asarray(label["joint_3d"], np.float64).reshape(21, 3)
+        except FileNotFoundError:
+            raise UserError(f"{path}: missing") from None
+        except (OSError, KeyError, ValueError) as e:
+            raise UserError(f"{path}: no joint_3d of 21 x 3 ({e})") from None
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        n, s = self.num_frames, self.slot
+        kp3d = np.zeros((n, 2, 21, 3))
+        present = np.zeros((n, 2), bool)
+        for t in range(n):
+            joints = self._joints(t)
+            if not np.all(joints == -1):
+                kp3d[t, s], present[t, s] = joints, True
+        kp2d = np.zeros((n, 2, 21, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            uv = kp3d[:, s, :, :2] / kp3d[:, s, :, 2:]
+        kp2d[:, s] = np.where(present[:, s, None, None], uv * self.K[[0, 1], [0, 1]] + self.K[:2, 2], 0.0)
+        valid = np.repeat(present[..., None], 21, -1)
+        boxes = np.stack([np.stack([keypoint_box(kp2d[t, h], valid[t, h]) for h in range(2)]) for t in range(n)])
+        return {
+            "present": present, "global_orient": np.zeros((n, 2, 3)), "hand_pose": np.zeros((n, 2, 45)),
+            "betas": np.zeros((n, 2, 10)), "transl": np.zeros((n, 2, 3)), "keypoints_3d": kp3d,
+            "keypoints_2d": kp2d, "visible": valid, "joint_valid": valid, "boxes": boxes, "v": np.zeros((n, 3)),
+            "K": np.repeat(self.K[None], n, 0), "image_size": np.array(IMAGE_SIZE, np.int32),
+            "has_mano": np.asarray(False),
+        }
+
+
+class DexYCBSequences:
+    """The (recording, camera) sequences of one DexYCB setup and split (module docstring)."""
+
+    def __init__(self, root: str | Path, setup: str = "s0", split: str = "test"):
+        root = Path(root)
+        if (setup, split) not in SPLITS:
+            raise UserError(f"DexYCB has no setup {setup!r} split {split!r} (setups s0-s3; train, val, test)")
+        if not root.is_dir():
+            raise UserError(f"{root}: no such DexYCB folder")
+        subjects, serials, recordings = SPLITS[(setup, split)]
+        intrinsics = {SERIALS[c]: _intrinsics(root, SERIALS[c]) for c in serials}
+        self.sequences = []
+        for i in subjects:
+            folder = root / SUBJECTS[i]
+            names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            if len(names) != 100:
+                raise UserError(f"{folder}: expected 100 recordings, found {len(names)}")
+            for r in recordings:
+                meta = _yaml(folder / names[r] / "meta.yml")
+                try:
+                    side, frames = str(meta["mano_sides"][0]), int(meta["num_frames"])
+                except (KeyError, IndexError, TypeError, ValueError) as e:
+                    raise UserError(f"{folder / names[r] / 'meta.yml'}: no mano_sides / num_frames ({e})") from None
+                if side not in ("right", "left"):
+                    raise UserError(f"{folder / names[r] / 'meta.yml'}: mano_sides {side!r} is not right or left")
+                for serial, K in intrinsics.items():
+                    self.sequences.append(DexYCBSequence(folder / names[r] / serial, frames,
+                                                         0 if side == "right" else 1, K))
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, i: int) -> DexYCBSequence:
+        return self.sequences[i]
