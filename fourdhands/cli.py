@@ -245,8 +245,8 @@ def _add_eval(sub) -> None:
     ev.add_argument("--data", required=True, action="append", metavar="[KIND:]PATH",
                     help="one split (repeatable): a `fourdhands synth` folder, or KIND:PATH with KIND "
                          "interhand2.6m (the folder of one split's official annotation files), freihand "
-                         "(the folder holding training_K.json and training/rgb) or dexycb (the dataset root; "
-                         "s0-test, or PATH@s1-train and the like)")
+                         "(the folder holding training_K.json and training/rgb), dexycb (the dataset root; "
+                         "s0-test, or PATH@s1-train and the like) or ho3d (the root holding train/)")
     ev.add_argument("-o", "--output", default=None, help="output folder (default: CKPT/eval)")
     ev.add_argument("--batch-size", type=int, default=4)
     ev.add_argument("--workers", type=int, default=0)

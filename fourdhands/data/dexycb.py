@@ -32,11 +32,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import UserError
 from .annotation_file import read_annotation
-from .interhand import keypoint_box
+from .real_sequence import LazySequence, keypoint_arrays, read_rgb
 
 SUBJECTS = ("20200709-weiy", "20200813-ceppner", "20200820-amousavian", "20200903-ynarang", "20200908-yux",
             "20200918-ftozetoramos", "20200928-ahanda", "20201002-dieterf", "20201015-ychao",
@@ -77,32 +76,16 @@ def _intrinsics(root: Path, serial: str) -> np.ndarray:
         raise UserError(f"{path}: no color fx / fy / ppx / ppy ({e})") from None
 
 
-class DexYCBSequence:
+class DexYCBSequence(LazySequence):
     """One recording seen by one camera: ``num_frames`` frames, labels read when first
-    asked for."""
+    asked for; ``unannotated`` counts the frames whose label holds no hand (all -1)."""
 
     def __init__(self, folder: Path, num_frames: int, slot: int, K: np.ndarray):
         self.folder, self.num_frames, self.slot, self.K = folder, num_frames, slot, K
-        self._gt: dict[str, np.ndarray] | None = None
-
-    @property
-    def gt(self) -> dict[str, np.ndarray]:
-        if self._gt is None:
-            self._gt = self._arrays()
-        return self._gt
-
-    @property
-    def unannotated(self) -> int:
-        """Frames whose label holds no hand (all -1)."""
-        return int((~self.gt["present"][:, self.slot]).sum())
 
     def frame(self, t: int) -> np.ndarray:
         path = self.folder / f"color_{t:06d}.jpg"
-        try:
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"))
-        except OSError as e:
-            raise UserError(f"{path}: cannot read the image ({e})") from None
+        return read_rgb(path)
 
     def _joints(self, t: int) -> np.ndarray:
         path = self.folder / f"labels_{t:06d}.npz"
@@ -122,19 +105,8 @@ class DexYCBSequence:
             joints = self._joints(t)
             if not np.all(joints == -1):
                 kp3d[t, s], present[t, s] = joints, True
-        kp2d = np.zeros((n, 2, 21, 2))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            uv = kp3d[:, s, :, :2] / kp3d[:, s, :, 2:]
-        kp2d[:, s] = np.where(present[:, s, None, None], uv * self.K[[0, 1], [0, 1]] + self.K[:2, 2], 0.0)
         valid = np.repeat(present[..., None], 21, -1)
-        boxes = np.stack([np.stack([keypoint_box(kp2d[t, h], valid[t, h]) for h in range(2)]) for t in range(n)])
-        return {
-            "present": present, "global_orient": np.zeros((n, 2, 3)), "hand_pose": np.zeros((n, 2, 45)),
-            "betas": np.zeros((n, 2, 10)), "transl": np.zeros((n, 2, 3)), "keypoints_3d": kp3d,
-            "keypoints_2d": kp2d, "visible": valid, "joint_valid": valid, "boxes": boxes, "v": np.zeros((n, 3)),
-            "K": np.repeat(self.K[None], n, 0), "image_size": np.array(IMAGE_SIZE, np.int32),
-            "has_mano": np.asarray(False),
-        }
+        return keypoint_arrays(kp3d, valid, np.repeat(self.K[None], n, 0), IMAGE_SIZE)
 
 
 class DexYCBSequences:

@@ -36,7 +36,7 @@ from PIL import Image
 
 from ..errors import UserError
 from .annotation_file import read_annotation
-from .interhand import keypoint_box, project_points
+from .real_sequence import keypoint_arrays, read_rgb
 
 SPLITS = ("training", "evaluation")
 VERSIONS = ("gs", "hom", "sample", "auto")
@@ -71,11 +71,7 @@ class FreiHandFrame:
         return self._source.arrays(self._index)
 
     def frame(self, t: int) -> np.ndarray:
-        try:
-            with Image.open(self.image_path) as im:
-                return np.asarray(im.convert("RGB"))
-        except OSError as e:
-            raise UserError(f"{self.image_path}: cannot read the image ({e})") from None
+        return read_rgb(self.image_path)
 
 
 class FreiHandFrames:
@@ -114,24 +110,13 @@ class FreiHandFrames:
         return self._images[i]
 
     def arrays(self, i: int) -> dict[str, np.ndarray]:
-        """Sample ``i``'s sequence-source arrays (one frame)."""
+        """Sample ``i``'s sequence-source arrays (one frame, the right hand)."""
         kp3d = np.zeros((1, 2, 21, 3))
         kp3d[0, 0] = self._xyz[i]
-        kp2d = np.zeros((1, 2, 21, 2))
-        kp2d[0, 0] = project_points(self._xyz[i], self._K[i])
         valid = np.zeros((1, 2, 21), bool)
         valid[0, 0] = True
-        boxes = np.zeros((1, 2, 4))
-        boxes[0, 0] = keypoint_box(kp2d[0, 0], valid[0, 0])
-        return {
-            "present": np.array([[True, False]]),
-            "global_orient": np.zeros((1, 2, 3)), "hand_pose": np.zeros((1, 2, 45)),
-            "betas": np.zeros((1, 2, 10)), "transl": np.zeros((1, 2, 3)),
-            "keypoints_3d": kp3d, "keypoints_2d": kp2d, "visible": valid, "joint_valid": valid,
-            "boxes": boxes, "v": np.zeros((1, 3)), "K": self._K[i][None],
-            "image_size": np.array(_image_size(self._images[i]), np.int32),
-            "has_mano": np.asarray(False), "mano_theta": self._theta[i],
-        }
+        return keypoint_arrays(kp3d, valid, self._K[i][None], _image_size(self._images[i]),
+                               mano_theta=self._theta[i])
 
 
 def _image_size(path: Path) -> tuple[int, int]:

@@ -13,7 +13,9 @@ folder written by ``fourdhands synth``:
 - ``freihand:PATH``: :class:`~fourdhands.data.freihand.FreiHandFrames`, FreiHAND's training
   split (``PATH`` the folder holding ``training_K.json`` and ``training/rgb/``);
 - ``dexycb:PATH``: :class:`~fourdhands.data.dexycb.DexYCBSequences`, DexYCB's ``s0`` test
-  split (``PATH`` the dataset's root, holding the subjects and ``calibration/``).
+  split (``PATH`` the dataset's root, holding the subjects and ``calibration/``);
+- ``ho3d:PATH``: :class:`~fourdhands.data.ho3d.HO3DSequences`, HO-3D v2 / v3's ``train``
+  split (``PATH`` the root holding ``train/`` and ``evaluation/``).
 
 A split other than the default follows the path after ``@``: ``interhand2.6m:PATH@val``,
 ``freihand:PATH@evaluation``, ``dexycb:PATH@s1-train``.
@@ -30,11 +32,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import UserError
+from .real_sequence import LazySequence, keypoint_arrays, read_rgb
 
-KINDS = ("synth", "interhand2.6m", "freihand", "dexycb")
+KINDS = ("synth", "interhand2.6m", "freihand", "dexycb", "ho3d")
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
@@ -60,6 +62,10 @@ def open_sequences(spec: str):
         from .freihand import FreiHandFrames
 
         return FreiHandFrames(path, split or "training")
+    if kind == "ho3d":
+        from .ho3d import HO3DSequences
+
+        return HO3DSequences(path, split or "train")
     if kind == "dexycb":
         from .dexycb import DexYCBSequences
 
@@ -75,29 +81,23 @@ def sequence_name(spec: str) -> str:
     return parse_spec(spec)[1].name
 
 
-class InterHandSequence:
+class InterHandSequence(LazySequence):
     """The frames of one InterHand2.6M sequence (capture, sequence name) seen by one
     camera, in ``frame_idx`` order, as a sequence source's item."""
 
     def __init__(self, frames: list):
         self.frames = frames
         self.num_frames = len(frames)
-        self._gt: dict[str, np.ndarray] | None = None
-
-    @property
-    def gt(self) -> dict[str, np.ndarray]:
-        if self._gt is None:
-            self._gt = _interhand_arrays(self.frames)
-        return self._gt
 
     def frame(self, t: int) -> np.ndarray:
         """Image ``t`` decoded: `(H, W, 3)` uint8 RGB."""
         path = self.frames[t].image_path
-        try:
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"))
-        except OSError as e:
-            raise UserError(f"{path}: cannot read the image ({e})") from None
+        return read_rgb(path)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        f = self.frames
+        return keypoint_arrays(np.stack([x.keypoints_3d for x in f]), np.stack([x.valid for x in f]),
+                               np.stack([x.K for x in f]), f[0].image_size, present=np.stack([x.present for x in f]))
 
 
 class InterHandSequences:
@@ -122,26 +122,3 @@ class InterHandSequences:
 
     def __getitem__(self, i: int) -> InterHandSequence:
         return self.sequences[i]
-
-
-def _interhand_arrays(frames: list) -> dict[str, np.ndarray]:
-    """The sequence-source arrays of InterHand frames (one camera, so one image size)."""
-    n = len(frames)
-    kp3d = np.stack([f.keypoints_3d for f in frames])  # (F, 2, 21, 3)
-    valid = np.stack([f.valid for f in frames])
-    present = np.stack([f.present for f in frames])
-    both = present.all(1) & valid[:, :, 0].all(1)
-    return {
-        "present": present,
-        "global_orient": np.zeros((n, 2, 3)), "hand_pose": np.zeros((n, 2, 45)),
-        "betas": np.zeros((n, 2, 10)), "transl": np.zeros((n, 2, 3)),
-        "keypoints_3d": kp3d,
-        "keypoints_2d": np.stack([f.keypoints_2d for f in frames]),
-        "visible": valid & present[..., None],
-        "joint_valid": valid,
-        "boxes": np.stack([f.boxes for f in frames]),
-        "v": (kp3d[:, 1, 0] - kp3d[:, 0, 0]) * both[:, None],
-        "K": np.stack([f.K for f in frames]),
-        "image_size": np.asarray(frames[0].image_size, np.int32),
-        "has_mano": np.asarray(False),
-    }

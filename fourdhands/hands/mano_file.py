@@ -38,8 +38,6 @@ parent (4294967295 in the official files) stored as -1.
 from __future__ import annotations
 
 import abc
-
-import copyreg
 import io
 import logging
 import os
@@ -49,7 +47,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import UserError
-from ..safe_pickle import AllowListUnpickler
+from ..safe_pickle import AllowListUnpickler, numpy_globals
 
 __all__ = [
     "NUM_JOINTS",
@@ -211,37 +209,9 @@ class _CsrStandIn(_SparseStandIn):
     sparse_format = "csr"
 
 
-def _latin1_encode(text: Any, encoding: str = "utf-8") -> bytes:
-    """``_codecs.encode`` as Python 3 protocol-2 pickles use it (bytes as latin1 str)."""
-    if not isinstance(text, str) or encoding.replace("-", "").lower() not in ("latin1", "utf8"):
-        raise _BadContent("unexpected _codecs.encode call")
-    return text.encode(encoding)
-
-
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     """The explicit allow-list: (module, name) as written in the pickle -> object."""
-    try:  # NumPy >= 2 keeps these in numpy._core; numpy.core is a deprecated alias
-        from numpy._core import multiarray as _multiarray
-        from numpy._core import numeric as _numeric
-    except ImportError:  # pragma: no cover - NumPy 1.x
-        from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
-        from numpy.core import numeric as _numeric  # type: ignore[no-redef]
-
-    allowed: dict[tuple[str, str], Any] = {}
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "_reconstruct")] = _multiarray._reconstruct
-        allowed[(module, "scalar")] = _multiarray.scalar
-    for module in ("numpy.core.numeric", "numpy._core.numeric"):  # protocol-5 arrays
-        allowed[(module, "_frombuffer")] = _numeric._frombuffer
-    allowed[("numpy", "ndarray")] = np.ndarray
-    allowed[("numpy", "dtype")] = np.dtype
-    for module in ("copy_reg", "copyreg"):  # Python 2 / 3 names
-        allowed[(module, "_reconstructor")] = copyreg._reconstructor
-    for module in ("__builtin__", "builtins"):
-        allowed[(module, "object")] = object
-        allowed[(module, "set")] = set  # chumpy's pickled _dirty_vars
-        allowed[(module, "frozenset")] = frozenset
-    allowed[("_codecs", "encode")] = _latin1_encode
+    allowed = numpy_globals()  # arrays and builtins; chumpy's pickled _dirty_vars is a set
     allowed[("chumpy.ch", "Ch")] = _ChStandIn
     allowed[("chumpy", "Ch")] = _ChStandIn
     allowed[("chumpy.reordering", "Select")] = _SelectStandIn
