@@ -2,8 +2,10 @@
 
 For every frame of every sequence (each frame once: the centre of its window with
 temporal fusion, a single frame without) the network's prediction is compared with the
-ground truth, per hand and per split (a data folder is one split), with these protocols
-(:mod:`fourdhands.metrics`):
+ground truth, per hand and per split (a data spec is one split: a synthetic folder or
+``KIND:PATH``, :mod:`fourdhands.data.sources`), with these protocols
+(:mod:`fourdhands.metrics`). Only annotated joints count (``joint_valid``); the vertex and
+orientation columns need MANO ground truth and are NaN without it:
 
 - ``mpjpe`` / ``mpvpe``: IntagHand protocol (root = middle MCP, prediction scaled to the
   ground truth's wrist-to-MCP length): paper Tables 1, 2, 4.
@@ -193,13 +195,14 @@ def _accel(r: dict[str, np.ndarray], h: int) -> float:
     return float(metrics.accel_error(preds, gts, valids))
 
 
-def evaluate(ckpt: str | os.PathLike, data_dirs: list[str], out_dir: str | os.PathLike | None = None,
+def evaluate(ckpt: str | os.PathLike, data_specs: list[str], out_dir: str | os.PathLike | None = None,
              batch_size: int = 4, workers: int = 0, progress: bool = True) -> dict:
-    """Evaluate a checkpoint on data folders; write ``eval.json`` and ``eval.md``."""
+    """Evaluate a checkpoint on data specs (folders or ``KIND:PATH``); write ``eval.json``
+    and ``eval.md``."""
     net = load_checkpoint(ckpt)
     gap = trained_gap(ckpt)
     results = {"checkpoint": str(ckpt), "protocols": PROTOCOLS, "splits": {}}
-    for d in data_dirs:
+    for d in data_specs:
         r = predict_split(net, d, gap, batch_size, workers, progress)
         results["splits"][sequence_name(d)] = {"frames": int(len(r["present"])), **split_metrics(r)}
     out = ensure_output_dir(out_dir if out_dir is not None else Path(ckpt) / "eval")
