@@ -116,6 +116,10 @@ def test_eval_on_interhand_scores_only_annotated_joints(tmp_path, ckpt, capsys):
     assert both.sum() >= 1
     mrrpe = np.mean([np.linalg.norm(r["pred_v"][i] - r["gt_v"][i]) for i in np.nonzero(both)[0]])
     assert table["right"]["mrrpe"] == pytest.approx(1000 * mrrpe, rel=1e-9)
+    # and the paper's Table 2 layout, with the same figures
+    md = (out / "eval.md").read_text()
+    assert "In the layout of the paper's Table 2" in md
+    assert f"| interhand26m (4 frames) | {table['mean']['mpjpe']:.2f} | nan | {table['mean']['mrrpe']:.2f} |" in md
 
 
 def test_split_metrics_score_only_annotated_joints_and_mano_columns_need_mano():
@@ -161,3 +165,16 @@ def test_annotation_files_mistakes_are_one_line_errors_naming_the_file(tmp_path)
             read_annotation(tmp_path / name, expect, "the layout")
         assert words in str(e.value) and name in str(e.value) and "\n" not in str(e.value), str(e.value)
     assert read_annotation(tmp_path / "c.json", list) == [1, 2]
+
+
+def test_paper_layout_tables_show_the_benchmarks_columns():
+    from fourdhands.evaluate import paper_tables
+
+    row = {"rr_mpjpe": 12.0, "rr_auc": 0.7512, "pa_mpjpe": 5.5, "pa_auc": 0.9, "mpjpe": 9.0}
+    results = {"splits": {"dexycb_s0": {"kind": "dexycb", "frames": 10, "mean": row},
+                          "interacting": {"kind": "synth", "frames": 5, "mean": row}}}
+    lines = paper_tables(results)
+    assert any("Table 3 (DexYCB)" in line for line in lines)
+    assert "| dexycb_s0 (10 frames) | 12.00 | 75.12 | 5.50 | 90.00 |" in lines  # AUC as a percentage
+    assert "| the paper's 4DHands | 8.37 | 83.4 | 4.75 | 90.4 |" in lines
+    assert not any("interacting" in line for line in lines)  # synthetic splits have no paper table
