@@ -113,7 +113,7 @@ def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate, to_markdown
 
     results = evaluate(args.ckpt, args.data, args.output, batch_size=args.batch_size,
-                       workers=args.workers)
+                       workers=args.workers, skip_missing=args.skip_missing)
     print(to_markdown(results))
     print("wrote " + ", ".join(results["written"]))
 
@@ -250,6 +250,8 @@ def _add_eval(sub) -> None:
     ev.add_argument("-o", "--output", default=None, help="output folder (default: CKPT/eval)")
     ev.add_argument("--batch-size", type=int, default=4)
     ev.add_argument("--workers", type=int, default=0)
+    ev.add_argument("--skip-missing", action="store_true",
+                    help="leave out (and count) real frames whose image is absent, instead of stopping")
     ev.set_defaults(func=_eval)
 
 

@@ -23,6 +23,7 @@ Two reference predictors give the numbers a trained model must beat: ``mean_pose
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -62,8 +63,8 @@ PROTOCOLS = {
 
 @torch.no_grad()
 def predict_split(net, data: str | os.PathLike, gap: int, batch_size: int = 4,
-                  workers: int = 0, progress: bool = False, frames: int | None = None
-                  ) -> dict[str, np.ndarray]:
+                  workers: int = 0, progress: bool = False, frames: int | None = None,
+                  skip_missing: bool = False) -> dict[str, np.ndarray]:
     """Predictions and ground truth for every frame of a data spec (``KIND:PATH`` or a
     synthetic folder, :func:`fourdhands.data.sources.parse_spec`), or for ``frames`` of
     them spread evenly over it (float64 arrays):
@@ -73,7 +74,10 @@ def predict_split(net, data: str | os.PathLike, gap: int, batch_size: int = 4,
     `(N, 2, 21)`; ``has_mano``, ``sequence``, ``frame`` `(N,)`."""
     cfg = net.config
     seq_len = cfg.seq_len if cfg.temporal else 1
-    ds = HandWindows(open_sequences(str(data)), model_sample_config(cfg, gap=gap), hand_model=cfg.hand_model)
+    source = open_sequences(str(data), skip_missing)
+    if getattr(source, "missing_images", 0):
+        print(f"data {data}: {source.missing_images} frames left out, their images are missing", file=sys.stderr)
+    ds = HandWindows(source, model_sample_config(cfg, gap=gap), hand_model=cfg.hand_model)
     if frames is not None and frames < len(ds):
         ds = Subset(ds, np.linspace(0, len(ds) - 1, frames).round().astype(int).tolist())
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)
@@ -196,14 +200,14 @@ def _accel(r: dict[str, np.ndarray], h: int) -> float:
 
 
 def evaluate(ckpt: str | os.PathLike, data_specs: list[str], out_dir: str | os.PathLike | None = None,
-             batch_size: int = 4, workers: int = 0, progress: bool = True) -> dict:
+             batch_size: int = 4, workers: int = 0, progress: bool = True, skip_missing: bool = False) -> dict:
     """Evaluate a checkpoint on data specs (folders or ``KIND:PATH``); write ``eval.json``
     and ``eval.md``."""
     net = load_checkpoint(ckpt)
     gap = trained_gap(ckpt)
     results = {"checkpoint": str(ckpt), "protocols": PROTOCOLS, "splits": {}}
     for d in data_specs:
-        r = predict_split(net, d, gap, batch_size, workers, progress)
+        r = predict_split(net, d, gap, batch_size, workers, progress, skip_missing=skip_missing)
         results["splits"][sequence_name(d)] = {"frames": int(len(r["present"])), "kind": parse_spec(d)[0],
                                                **split_metrics(r)}
     out = ensure_output_dir(out_dir if out_dir is not None else Path(ckpt) / "eval")

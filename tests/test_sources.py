@@ -178,3 +178,22 @@ def test_paper_layout_tables_show_the_benchmarks_columns():
     assert "| dexycb_s0 (10 frames) | 12.00 | 75.12 | 5.50 | 90.00 |" in lines  # AUC as a percentage
     assert "| the paper's 4DHands | 8.37 | 83.4 | 4.75 | 90.4 |" in lines
     assert not any("interacting" in line for line in lines)  # synthetic splits have no paper table
+
+
+@needs_samples
+def test_missing_images_stop_the_reader_or_are_left_out_and_counted(tmp_path, ckpt, capsys):
+    import shutil
+
+    folder = tmp_path / "ih"
+    shutil.copytree(SAMPLES, folder)
+    (folder / "image2017.jpg").unlink()
+    with pytest.raises(UserError, match="image2017.jpg") as e:
+        open_sequences(f"interhand2.6m:{folder}")
+    assert "\n" not in str(e.value)
+    source = open_sequences(f"interhand2.6m:{folder}", skip_missing=True)
+    assert len(source) == 3 and source.missing_images == 1
+    capsys.readouterr()
+    assert main(["eval", "--ckpt", str(ckpt), "--data", f"interhand2.6m:{folder}", "-o", str(tmp_path / "e"),
+                 "--skip-missing"]) == 0
+    assert "1 frames left out, their images are missing" in capsys.readouterr().err
+    assert json.loads((tmp_path / "e" / "eval.json").read_text())["splits"]["ih"]["frames"] == 3

@@ -210,7 +210,7 @@ def _world_joints(joints: dict, capture: int, frame_idx: int, file: Path) -> np.
 
 
 def read_interhand_frames(folder: str | Path, split: str = "test", image_root: str | Path | None = None,
-                          check_images: bool = True) -> list[InterHandFrame]:
+                          check_images: bool = True, missing: list | None = None) -> list[InterHandFrame]:
     """Every annotated image of ``split`` in ``folder``, in the data file's order.
 
     Args:
@@ -219,6 +219,8 @@ def read_interhand_frames(folder: str | Path, split: str = "test", image_root: s
         image_root: where ``file_name`` is relative to; default: ``folder`` itself
             (mmpose's sample layout), else ``folder/images/<split>`` or the dataset's
             ``<root>/images/<split>`` beside ``<root>/annotations/<split>``.
+        missing: when a list, annotated images that are not there are appended to it and
+            their frames left out, instead of a UserError.
         check_images: open each image's header to check it exists and has the annotated
             size (a missing image raises UserError).
     Returns:
@@ -266,6 +268,9 @@ def read_interhand_frames(folder: str | Path, split: str = "test", image_root: s
         boxes = np.stack([keypoint_box(kp2d[h], valid[h]) if present[h] else np.zeros(4) for h in range(2)])
 
         path = _resolve_image(folder, root, split, file_name)
+        if missing is not None and not path.is_file():
+            missing.append(path)
+            continue
         if check_images:
             actual = _image_size(path)
             if actual != size:

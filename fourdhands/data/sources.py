@@ -51,13 +51,15 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return "synth", Path(text)
 
 
-def open_sequences(spec: str):
-    """The sequence source that ``spec`` names (see the module docstring)."""
+def open_sequences(spec: str, skip_missing: bool = False):
+    """The sequence source that ``spec`` names (see the module docstring). With
+    ``skip_missing``, InterHand2.6M frames whose image is absent are left out (counted in
+    the source's ``missing_images``) rather than a UserError."""
     kind, path = parse_spec(spec)
     folder, at, split = str(path).rpartition("@")
     path, split = (Path(folder), split) if at and kind != "synth" else (path, None)
     if kind == "interhand2.6m":
-        return InterHandSequences(path, split or "test")
+        return InterHandSequences(path, split or "test", skip_missing)
     if kind == "freihand":
         from .freihand import FreiHandFrames
 
@@ -108,14 +110,16 @@ class InterHandSequences:
     InterHand2.6M's MANO fits (``*_MANO_NeuralAnnot.json``) are not read yet, so
     ``has_mano`` is False: keypoints only."""
 
-    def __init__(self, folder: str | Path, split: str = "test"):
+    def __init__(self, folder: str | Path, split: str = "test", skip_missing: bool = False):
         from .interhand import read_interhand_frames
 
+        missing: list | None = [] if skip_missing else None
         groups: dict[tuple, list] = {}
-        for f in read_interhand_frames(folder, split):
+        for f in read_interhand_frames(folder, split, missing=missing):
             groups.setdefault((f.capture, f.seq_name, f.camera), []).append(f)
         self.sequences = [InterHandSequence(sorted(g, key=lambda f: f.frame_idx))
                           for _, g in sorted(groups.items(), key=lambda item: item[0])]
+        self.missing_images = len(missing or [])
 
     def __len__(self) -> int:
         return len(self.sequences)
