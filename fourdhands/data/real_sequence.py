@@ -4,6 +4,7 @@ for (:class:`LazySequence`), and reading an image (:func:`read_rgb`)."""
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def keypoint_arrays(keypoints_3d: np.ndarray, valid: np.ndarray, K: np.ndarray, 
     }
 
 
-class LazySequence:
+class LazySequence(abc.ABC):
     """A sequence-source item whose ``gt`` is built by :meth:`_arrays` on first use, so
     that indexing a dataset reads only its file names."""
 
@@ -66,5 +67,6 @@ class LazySequence:
         """Frames where no hand is annotated."""
         return int((~self.gt["present"].any(1)).sum())
 
+    @abc.abstractmethod
     def _arrays(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """The sequence's arrays (:func:`keypoint_arrays`), read from the dataset's files."""
