@@ -5,7 +5,8 @@ shipped model's goals checked against the numbers.
 
     python benchmarks/ablation_table.py runs/tiny_baseline/step-0001500 ... runs/tiny_full/step-0000600
 
-Each argument is a checkpoint evaluated with ``fourdhands eval`` (its ``eval/eval.json``),
+Each argument is a checkpoint evaluated with ``fourdhands eval`` (its default output,
+``eval/<run>-<step>/eval.json`` in the working directory),
 in the order baseline, cross_s_no_rat, cross_s, full. Prints Markdown.
 """
 
@@ -19,7 +20,9 @@ ROWS = ("baseline", "cross_s_no_rat", "cross_s", "full")
 
 
 def load(ckpt: str) -> dict:
-    path = Path(ckpt) / "eval" / "eval.json"
+    from fourdhands.evaluate import default_eval_dir
+
+    path = default_eval_dir(ckpt) / "eval.json"
     if not path.is_file():
         sys.exit(f"{path}: missing (run fourdhands eval --ckpt {ckpt} ... first)")
     return json.loads(path.read_text())["splits"]

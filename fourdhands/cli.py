@@ -98,7 +98,8 @@ def _cache(args: argparse.Namespace) -> None:
         raise UserError(f"{args.config}: no data sources to encode (data: [{{path: ...}}])")
     model = config.model.config()
     out = build_cache(FourDHands(model), [d.spec for d in config.data], config.cache,
-                      sample_config(config, model), draws=config.cache_draws, seed=config.seed)
+                      sample_config(config, model), draws=config.cache_draws, seed=config.seed,
+                      options={d.spec: {"skip_missing": d.skip_missing, "mano": d.mano} for d in config.data})
     print(f"feature cache: {out}")
 
 
@@ -113,7 +114,7 @@ def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate, to_markdown
 
     results = evaluate(args.ckpt, args.data, args.output, batch_size=args.batch_size,
-                       workers=args.workers, skip_missing=args.skip_missing)
+                       workers=args.workers, skip_missing=args.skip_missing, mano=args.mano)
     print(to_markdown(results))
     print("wrote " + ", ".join(results["written"]))
 
@@ -244,14 +245,18 @@ def _add_eval(sub) -> None:
     ev.add_argument("--ckpt", required=True, help="checkpoint folder (step-NNNNNNN)")
     ev.add_argument("--data", required=True, action="append", metavar="[KIND:]PATH",
                     help="one split (repeatable): a `fourdhands synth` folder, or KIND:PATH with KIND "
-                         "interhand2.6m (the folder of one split's official annotation files), freihand "
-                         "(the folder holding training_K.json and training/rgb), dexycb (the dataset root; "
-                         "s0-test, or PATH@s1-train and the like) or ho3d (the root holding train/)")
-    ev.add_argument("-o", "--output", default=None, help="output folder (default: CKPT/eval)")
+                         "interhand2.6m, reinterhand, freihand, dexycb, ho3d, hic, arctic or renderih, "
+                         "a split after @ (e.g. interhand2.6m:/data/IH26M/annotations/test, "
+                         "dexycb:/data/DexYCB@s0-test; README, Real datasets)")
+    ev.add_argument("-o", "--out", "--output", dest="output", default=None,
+                    help="output folder (default: eval/<checkpoint name> in the working directory)")
     ev.add_argument("--batch-size", type=int, default=4)
     ev.add_argument("--workers", type=int, default=0)
     ev.add_argument("--skip-missing", action="store_true",
                     help="leave out (and count) real frames whose image is absent, instead of stopping")
+    ev.add_argument("--mano", default=None, metavar="DIR",
+                    help="your MANO files (MANO_RIGHT / MANO_LEFT .pkl or .npz), for datasets whose 3D "
+                         "joints only MANO gives (hic, renderih)")
     ev.set_defaults(func=_eval)
 
 

@@ -158,9 +158,8 @@ def run_demo(out_dir: str | Path, hand_model: str | None = None, ckpt: str | Non
                            progress=progress)
     # into a scratch folder first: a demo stopped halfway leaves the previous result whole
     with atomic_folder(out / "result") as scratch:
-        summary = run(out / "input" / "clip.mp4", scratch, settings)
+        summary = run(out / "input" / "clip.mp4", scratch, settings, final_out=out / "result")
         metrics = score(scratch, gt)
-    summary["output"] = str(out / "result")
     report = {"detector": "true boxes" if use_boxes else "mediapipe", "run": summary, "metrics": metrics,
               "mediapipe_recall": detector_recall(out / "input", gt) if _mediapipe_available() else None}
     write_json(out / "metrics.json", report)

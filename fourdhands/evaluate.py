@@ -64,17 +64,18 @@ PROTOCOLS = {
 @torch.no_grad()
 def predict_split(net, data: str | os.PathLike, gap: int, batch_size: int = 4,
                   workers: int = 0, progress: bool = False, frames: int | None = None,
-                  skip_missing: bool = False) -> dict[str, np.ndarray]:
+                  skip_missing: bool = False, mano: str | None = None) -> dict[str, np.ndarray]:
     """Predictions and ground truth for every frame of a data spec (``KIND:PATH`` or a
     synthetic folder, :func:`fourdhands.data.sources.parse_spec`), or for ``frames`` of
     them spread evenly over it (float64 arrays):
     ``pred_kp``, ``gt_kp`` `(N, 2, 21, 3)` camera frame; ``pred_verts``, ``gt_verts``
     `(N, 2, V, 3)` root-relative; ``pred_orient``, ``gt_orient`` `(N, 2, 3, 3)` global
     orientations; ``pred_v``, ``gt_v`` `(N, 3)`; ``present`` `(N, 2)`; ``joint_valid``
-    `(N, 2, 21)`; ``has_mano``, ``sequence``, ``frame`` `(N,)`."""
+    `(N, 2, 21)`; ``has_mano`` `(N, 2)`; ``sequence``, ``frame`` `(N,)`. ``skip_missing`` and ``mano``
+    (the MANO files of readers that need them) are :func:`~fourdhands.data.sources.open_sequences`'s."""
     cfg = net.config
     seq_len = cfg.seq_len if cfg.temporal else 1
-    source = open_sequences(str(data), skip_missing)
+    source = open_sequences(str(data), skip_missing, mano)
     if getattr(source, "missing_images", 0):
         print(f"data {data}: {source.missing_images} frames left out, their images are missing", file=sys.stderr)
     ds = HandWindows(source, model_sample_config(cfg, gap=gap), hand_model=cfg.hand_model)
@@ -82,9 +83,9 @@ def predict_split(net, data: str | os.PathLike, gap: int, batch_size: int = 4,
         ds = Subset(ds, np.linspace(0, len(ds) - 1, frames).round().astype(int).tolist())
     loader = DataLoader(ds, batch_size=batch_size, num_workers=workers)
     if progress:
-        from tqdm import tqdm
+        from .progress import progress_bar
 
-        loader = tqdm(loader, desc=sequence_name(str(data)), unit="batch")
+        loader = progress_bar(iterable=loader, desc=sequence_name(str(data)), unit="batch")
     out: dict[str, list] = {k: [] for k in ("pred_kp", "gt_kp", "pred_verts", "gt_verts", "pred_orient",
                                             "gt_orient", "pred_v", "gt_v", "present", "joint_valid", "has_mano",
                                             "sequence", "frame")}
@@ -108,7 +109,7 @@ def predict_split(net, data: str | os.PathLike, gap: int, batch_size: int = 4,
         out["gt_v"].append(batch["v"][:, t])
         out["present"].append(batch["present"][:, t])
         out["joint_valid"].append(batch["joint_valid"][:, t])
-        out["has_mano"].append(batch["has_mano"])
+        out["has_mano"].append(batch["has_mano"][:, t])
         out["sequence"].append(batch["sequence"])
         out["frame"].append(batch["frames"][:, c] if cfg.temporal else batch["frames"][:, 0])
     return {k: torch.cat(v).double().numpy() if k not in ("present", "joint_valid", "has_mano", "sequence", "frame")
@@ -119,7 +120,7 @@ def split_metrics(r: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Table columns per hand (and their mean) from :func:`predict_split`'s arrays. Only
     annotated joints (``joint_valid``) are scored; vertex and orientation columns need
     MANO ground truth (``has_mano``) and are NaN without it; v needs both wrists."""
-    r = {"joint_valid": np.ones(r["present"].shape + (21,), bool), "has_mano": np.ones(len(r["present"]), bool), **r}
+    r = {"joint_valid": np.ones(r["present"].shape + (21,), bool), "has_mano": np.ones(r["present"].shape, bool), **r}
     table = {side: _hand_row(r, h) for h, side in enumerate(SIDES)}
     both = r["present"].all(1) & r["joint_valid"][:, :, 0].all(1)
     mean_v = r["gt_v"][both].mean(0) if both.any() else np.zeros(3)
@@ -143,7 +144,7 @@ def _hand_row(r: dict[str, np.ndarray], h: int) -> dict[str, float]:
     """The per-hand columns of :func:`split_metrics` for hand ``h``."""
     present = r["present"][:, h]
     valid = present[:, None] & r["joint_valid"][:, h]  # (N, 21)
-    mano = present & r["has_mano"].astype(bool)
+    mano = present & r["has_mano"][:, h].astype(bool)
     pk, gk = r["pred_kp"][:, h], r["gt_kp"][:, h]
     gt_rel = gk - gk[:, :1]
     counts = valid.sum(0)[:, None]
@@ -199,18 +200,28 @@ def _accel(r: dict[str, np.ndarray], h: int) -> float:
     return float(metrics.accel_error(preds, gts, valids))
 
 
+def default_eval_dir(ckpt: str | os.PathLike) -> Path:
+    """Where ``fourdhands eval`` writes by default: ``eval/<name>`` in the working directory,
+    ``<name>`` the checkpoint folder's, led by its run's name for a ``step-NNNNNNN`` folder
+    (never inside the checkpoint, which may sit in the installed package)."""
+    ckpt = Path(ckpt).resolve()
+    name = f"{ckpt.parent.name}-{ckpt.name}" if ckpt.name.startswith("step-") else ckpt.name
+    return Path.cwd() / "eval" / name
+
+
 def evaluate(ckpt: str | os.PathLike, data_specs: list[str], out_dir: str | os.PathLike | None = None,
-             batch_size: int = 4, workers: int = 0, progress: bool = True, skip_missing: bool = False) -> dict:
+             batch_size: int = 4, workers: int = 0, progress: bool = True, skip_missing: bool = False,
+             mano: str | None = None) -> dict:
     """Evaluate a checkpoint on data specs (folders or ``KIND:PATH``); write ``eval.json``
     and ``eval.md``."""
     net = load_checkpoint(ckpt)
     gap = trained_gap(ckpt)
     results = {"checkpoint": str(ckpt), "protocols": PROTOCOLS, "splits": {}}
     for d in data_specs:
-        r = predict_split(net, d, gap, batch_size, workers, progress, skip_missing=skip_missing)
+        r = predict_split(net, d, gap, batch_size, workers, progress, skip_missing=skip_missing, mano=mano)
         results["splits"][sequence_name(d)] = {"frames": int(len(r["present"])), "kind": parse_spec(d)[0],
                                                **split_metrics(r)}
-    out = ensure_output_dir(out_dir if out_dir is not None else Path(ckpt) / "eval")
+    out = ensure_output_dir(out_dir if out_dir is not None else default_eval_dir(ckpt))
     write_json(out / "eval.json", results)
     with atomic_path(out / "eval.md") as tmp:
         tmp.write_text(to_markdown(results))
@@ -244,6 +255,9 @@ PAPER_TABLES = {
                (("R-MPJPE (mm)", "rr_mpjpe", 1.0), ("R-JAUC (%)", "rr_auc", 100.0), ("P-MPJPE (mm)", "pa_mpjpe", 1.0),
                 ("P-JAUC (%)", "pa_auc", 100.0)),
                "8.37 | 83.4 | 4.75 | 90.4"),
+    "hic": ("Table 4 (HIC, the frames with both hands)",
+            (("MPJPE (mm)", "mpjpe", 1.0), ("MPVPE (mm)", "mpvpe", 1.0), ("MRRPE (mm)", "mrrpe", 1.0)),
+            "9.32 | 9.93 | 25.26"),
 }
 
 

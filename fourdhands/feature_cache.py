@@ -47,7 +47,8 @@ def _chunk_name(k: int) -> str:
 
 
 def build_cache(net, sources: list[str], out: str | Path, sample: SampleConfig, draws: int = 1,
-                seed: int = 0, chunk: int = 64, batch: int = 32, progress: bool = True) -> Path:
+                seed: int = 0, chunk: int = 64, batch: int = 32, progress: bool = True,
+                options: dict[str, dict] | None = None) -> Path:
     """Encode ``sources`` (data specs, :func:`fourdhands.data.sources.parse_spec`) into the
     cache folder ``out``.
 
@@ -56,12 +57,14 @@ def build_cache(net, sources: list[str], out: str | Path, sample: SampleConfig, 
         sample: how crops are cut and augmented (``seq_len`` is ignored: frames are cached).
         draws: independent augmentations of each sequence.
         chunk: sequences per chunk file; batch: crops per trunk call.
+        options: per spec, the reader's options (``skip_missing``, ``mano`` of
+            :func:`~fourdhands.data.sources.open_sequences`).
     """
     from .data.sources import open_sequences
 
     out = Path(out)
     frame_sample = SampleConfig(**{**asdict(sample), "seq_len": 1})
-    windows = [HandWindows(open_sequences(s), frame_sample, seed=seed) for s in sources]
+    windows = [HandWindows(open_sequences(s, **(options or {}).get(s, {})), frame_sample, seed=seed) for s in sources]
     manifest = {"format": FORMAT, "backbone": net.config.backbone, "sample": asdict(frame_sample),
                 "seed": seed, "draws": draws, "sources": [str(s) for s in sources],
                 "sequences": [len(w.source) for w in windows], "chunk": chunk}
@@ -70,9 +73,9 @@ def build_cache(net, sources: list[str], out: str | Path, sample: SampleConfig, 
     chunks = [jobs[i:i + chunk] for i in range(0, len(jobs), chunk)]
     bar = None
     if progress:
-        from tqdm import tqdm
+        from .progress import progress_bar
 
-        bar = tqdm(total=len(jobs), initial=min(len(jobs), done * chunk), unit="seq", desc="feature cache")
+        bar = progress_bar(total=len(jobs), initial=min(len(jobs), done * chunk), unit="seq", desc="feature cache")
     net.eval()
     for k in range(done, len(chunks)):
         arrays = _encode_chunk(net, windows, chunks[k], seed, batch)
@@ -172,7 +175,9 @@ class CachedWindows(Dataset):
                    sequence=torch.tensor(seq))
         out["joint_valid"] = (torch.as_tensor(self.arrays["joint_valid"][rows]) if "joint_valid" in self.arrays
                               else torch.ones(out["visible"].shape, dtype=torch.bool))
-        out["has_mano"] = torch.tensor(bool(self.arrays["has_mano"][middle]) if "has_mano" in self.arrays else True)
+        has_mano = (torch.as_tensor(self.arrays["has_mano"][rows]) if "has_mano" in self.arrays
+                    else torch.ones(len(rows), dtype=torch.bool))
+        out["has_mano"] = has_mano[:, None].expand(-1, 2) if has_mano.ndim == 1 else has_mano  # older caches: per frame
         return out
 
     def __getitem__(self, index: int) -> dict:

@@ -55,8 +55,9 @@ def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights 
     present = batch["present"][:, f]
     # real data: annotated joints only, and MANO terms only where MANO is ground truth
     joint_valid = batch["joint_valid"][:, f] if "joint_valid" in batch else torch.ones_like(batch["visible"][:, f])
-    has_mano = batch.get("has_mano", torch.ones(present.shape[0], dtype=torch.bool, device=present.device))
-    has_mano = has_mano.bool()[:, None].expand(present.shape[:2])
+    has_mano = batch["has_mano"].bool() if "has_mano" in batch else torch.ones_like(batch["present"], dtype=torch.bool)
+    # (B, T, 2) per frame and hand; a (B,) flag from older feature caches holds for the window
+    has_mano = has_mano[:, f] if has_mano.ndim == 3 else has_mano[:, None, None].expand(present.shape)
 
     def flat(x: Tensor) -> Tensor:
         return x.flatten(0, 1)  # (B, T') -> B*T'
@@ -86,5 +87,5 @@ def loss_terms(pred: HandsPrediction, batch: dict, models, weights: LossWeights 
         g[f"{s}_present"] = flat(present[:, :, h])
         g[f"{s}_kp2d_valid"] = flat(batch["visible"][:, f, h])
         g[f"{s}_joint_valid"] = flat(joint_valid[:, :, h])
-        g[f"{s}_mano_valid"] = flat(has_mano)
+        g[f"{s}_mano_valid"] = flat(has_mano[:, :, h])
     return compute_losses(p, g, weights, relation_reduction="mean", required=tuple(LossTerms.WEIGHT_OF))

@@ -205,9 +205,11 @@ class RunState:
             del self.images[i]
 
 
-def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = None) -> dict:
+def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = None,
+        final_out: str | Path | None = None) -> dict:
     """Run the whole pipeline (open, then detect, reconstruct and write frame by frame);
-    returns (and writes) the summary."""
+    returns (and writes) the summary. ``final_out``: the folder ``out`` will be renamed to
+    when the caller writes into a scratch folder first (the summary's ``output``)."""
     s = settings or RunSettings()
     started = time.perf_counter()
     opened = open_run(input_path, out, s)
@@ -233,7 +235,7 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
     videos = opened.writer.videos(state.names, opened.source.fps) if opened.source.kind == "video" and s.render else []
     opened.writer.timings["writing"] += time.perf_counter() - t0
     _add(state.timings, opened.writer.timings)
-    summary = _summary(input_path, out, s, opened, state, videos, time.perf_counter() - started)
+    summary = _summary(input_path, final_out or out, s, opened, state, videos, time.perf_counter() - started)
     write_json(Path(out) / "summary.json", summary)
     return summary
 
@@ -280,6 +282,6 @@ def _add(into: dict, more: dict) -> None:
 def _progress(source, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
+    from .progress import progress_bar
 
-    return tqdm(total=source.count, unit="frame", desc=source.path.name, dynamic_ncols=True)
+    return progress_bar(total=source.count, unit="frame", desc=source.path.name)

@@ -64,6 +64,8 @@ class DataSource:
     path: str = MISSING  # a folder written by ``fourdhands synth``, or the dataset's (see kind)
     weight: float = 1.0  # share of each batch, relative to the other sources
     kind: str = "synth"  # a kind of fourdhands.data.sources.KINDS
+    skip_missing: bool = False  # InterHand2.6M: leave out (and count) frames whose image is absent
+    mano: Optional[str] = None  # MANO files, for datasets whose joints only MANO gives (hic, renderih)
 
     @property
     def spec(self) -> str:
@@ -224,17 +226,31 @@ def _datasets(config: TrainConfig, sample: SampleConfig, net: FourDHands, say) -
         for cache in datasets:
             cache.check_made_for(net.config.backbone, sample)
     else:
-        datasets = [HandWindows(open_sequences(s.spec), sample, seed=config.seed, hand_model=hand_model)
-                    for s in config.data]
+        datasets = [HandWindows(open_sequences(s.spec, s.skip_missing, s.mano), sample, seed=config.seed,
+                                hand_model=hand_model) for s in config.data]
         sources = config.data
         for s, d in zip(sources, datasets):
-            if len(d) and not bool(d.source[0].gt.get("has_mano", True)):
-                say(f"data {s.spec}: no MANO ground truth read, so only the keypoint terms supervise it "
-                    "(L_3D on the annotated joints, L_2D, L_jrel and v)")
+            if getattr(d.source, "missing_images", 0):
+                say(f"data {s.spec}: {d.source.missing_images} frames left out, their images are missing")
+            note = _supervision(d.source[0].gt, hand_model) if len(d) else None
+            if note:
+                say(f"data {s.spec}: {note}")
     empty = next((s.path for s, d in zip(sources, datasets) if len(d) == 0), None)
     if empty is not None:
         raise UserError(f"{empty}: dataset is empty")
     return datasets, sources
+
+
+def _supervision(gt: dict, hand_model: str) -> str | None:
+    """What supervises a real dataset (from its first sequence), for the log; None for
+    data whose MANO parameters are ground truth (synthetic)."""
+    if bool(gt.get("has_mano", True)):
+        return None
+    fits = bool(np.any(gt.get("fit_valid", False)))
+    if fits and hand_model != "open":
+        return f"its MANO fits become {hand_model}'s parameters, so all the losses supervise it where a hand has a fit"
+    why = "its MANO fits mean nothing to the open hand model" if fits else "no MANO ground truth read"
+    return f"{why}, so only the keypoint terms supervise it (L_3D on the annotated joints, L_2D, L_jrel and v)"
 
 
 def _network(config: TrainConfig, say) -> FourDHands:
@@ -338,9 +354,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         num_workers=config.workers, persistent_workers=False)
     bar = None
     if progress and rank == 0:
-        from tqdm import tqdm
+        from .progress import progress_bar
 
-        bar = tqdm(total=config.steps, initial=start, unit="step", dynamic_ncols=True)
+        bar = progress_bar(total=config.steps, initial=start, unit="step")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     net.train()

@@ -55,6 +55,11 @@ def test_keypoints_order_units_frame_and_side(folder):
     np.testing.assert_allclose(tip - wrist, [0.0, 480 * 0.02 / 0.6], atol=1e-9)
     assert gt["joint_valid"][0, 0].all() and not gt["joint_valid"][0, 1].any()
     np.testing.assert_allclose(gt["mano_theta"], np.linspace(0, 1, 61))
+    # the fit: theta's pose and betas, camera frame, the translation unknown (placed on the wrist)
+    np.testing.assert_allclose(gt["fit_pose"][0, 0], np.linspace(0, 1, 61)[:48])
+    np.testing.assert_allclose(gt["fit_betas"][0, 0], np.linspace(0, 1, 61)[48:58])
+    assert np.isnan(gt["fit_transl"][0, 0]).all() and gt["fit_valid"].tolist() == [[True, False]]
+    assert bool(gt["fit_mean_relative"]) and (gt["fit_R"][0] == np.eye(3)).all()
     assert gt["image_size"].tolist() == [224, 224]
 
 

@@ -304,7 +304,7 @@ def test_load_bad_specs(tmp_path, data):
     write_npz(tmp_path / "MANO_RIGHT.npz", data)
     for spec, side, words in [
         (tmp_path / "missing.pkl", "right", "does not exist"),
-        (tmp_path / "MANO_RIGHT.npz", "left", "says right hand"),
+        (tmp_path / "MANO_RIGHT.npz", "left", "says right hand, and there is no MANO_LEFT"),
         (tmp_path / "empty_dir", "left", "no MANO_LEFT"),
         (42, "right", "'open' or a path"),
     ]:
@@ -314,5 +314,7 @@ def test_load_bad_specs(tmp_path, data):
             load_hand_model(spec, side)
         msg = str(e.value)
         assert words in msg and "\n" not in msg, msg
+    write_npz(tmp_path / "MANO_LEFT.npz", data)  # now the right file stands for its folder
+    assert load_hand_model(tmp_path / "MANO_RIGHT.npz", "left").source.endswith("MANO_LEFT.npz")
     with pytest.raises(ValueError, match="side"):  # the side comes from code, not from a user
         load_hand_model("open", "both")

@@ -58,6 +58,10 @@ def test_order_frame_and_unannotated_frames(root):
     # 2D by hand: the wrist at (0, -0.05, 0.5) projects to (320, 615 * -0.1 + 240)
     np.testing.assert_allclose(gt["keypoints_2d"][0, 0, 0], [320.0, 615 * -0.05 / 0.5 + 240])
     assert gt["image_size"].tolist() == [640, 480] and seq.frame(1).shape == (480, 640, 3)  # v2's png
+    # the fit: flat-mean fullpose in OpenGL axes, y and z flipped to the camera's
+    assert gt["fit_valid"].tolist() == [[True, False], [False, False]] and not bool(gt["fit_mean_relative"])
+    np.testing.assert_allclose(gt["fit_transl"][0, 0], [0.0, 0.05, -0.5])
+    np.testing.assert_allclose(gt["fit_R"][0], np.diag([1.0, -1.0, -1.0]))
 
 
 def test_a_pickle_naming_anything_else_is_refused(root):

@@ -93,6 +93,21 @@ def test_without_mano_truth_only_the_keypoint_terms_supervise(models):
     assert float(with_mano.pose) > 0 and float(with_mano.keypoints_3d) > 0
 
 
+def test_mano_truth_is_per_frame_and_hand(models):
+    # one hand's fit missing (e.g. InterHand2.6M's NeuralAnnot null for the left hand)
+    pred, batch = make_batch(models, gap=0.03)
+    for k in ("global_orient", "hand_pose", "betas"):
+        batch[k] = batch[k].clone()
+        batch[k][:, :, 1] = 0.0  # the left hand's parameters are not truth
+    shape = batch["present"].shape
+    right_only = torch.zeros(shape, dtype=torch.bool)
+    right_only[..., 0] = True
+    terms = loss_terms(pred, {**batch, "has_mano": right_only}, models)
+    assert abs(float(terms.pose)) < 1e-12 and abs(float(terms.shape)) < 1e-12
+    both = loss_terms(pred, {**batch, "has_mano": torch.ones(shape, dtype=torch.bool)}, models)
+    assert float(both.pose) > 0 and float(both.shape) > 0
+
+
 def test_unannotated_joints_are_not_supervised(models):
     pred, batch = make_batch(models)
     pred.keypoints = pred.keypoints.clone()

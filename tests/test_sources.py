@@ -53,7 +53,7 @@ def test_interhand_sequences_carry_the_files_joints_and_validity(raw):
     for i in range(len(source)):
         seq = source[i]
         assert seq.num_frames == 1 and seq.gt["has_mano"] == np.asarray(False)
-        by_name[seq.frames[0].image_path.name] = seq
+        by_name[seq.image_path(0).name] = seq
     for ann in data["annotations"]:
         im = images[ann["image_id"]]
         seq = by_name[Path(im["file_name"]).name]
@@ -83,7 +83,7 @@ def test_interhand_windows_are_samples_like_synthetic_ones():
     windows = HandWindows(open_sequences(f"interhand2.6m:{SAMPLES}"), SampleConfig(crop_hw=(64, 48), seq_len=3, gap=2))
     s = windows[0]
     assert s["crops"].shape == (3, 2, 3, 64, 48) and s["joint_valid"].shape == (3, 2, 21)
-    assert not bool(s["has_mano"])
+    assert s["has_mano"].shape == (3, 2) and not s["has_mano"].any()
     # a single image repeats: its window is the frame three times
     assert s["frames"].tolist() == [0, 0, 0]
 
@@ -136,7 +136,7 @@ def test_split_metrics_score_only_annotated_joints_and_mano_columns_need_mano():
     eye = np.broadcast_to(np.eye(3), (n, 2, 3, 3)).copy()
     r = {"pred_kp": pred, "gt_kp": gt, "pred_verts": np.zeros((n, 2, 4, 3)), "gt_verts": np.zeros((n, 2, 4, 3)),
          "pred_orient": eye, "gt_orient": eye, "pred_v": np.zeros((n, 3)), "gt_v": np.zeros((n, 3)),
-         "present": np.ones((n, 2), bool), "joint_valid": valid, "has_mano": np.zeros(n, bool),
+         "present": np.ones((n, 2), bool), "joint_valid": valid, "has_mano": np.zeros((n, 2), bool),
          "sequence": np.arange(n), "frame": np.zeros(n, int)}
     table = split_metrics(r)
     for side in ("right", "left"):
@@ -178,6 +178,10 @@ def test_paper_layout_tables_show_the_benchmarks_columns():
     assert "| dexycb_s0 (10 frames) | 12.00 | 75.12 | 5.50 | 90.00 |" in lines  # AUC as a percentage
     assert "| the paper's 4DHands | 8.37 | 83.4 | 4.75 | 90.4 |" in lines
     assert not any("interacting" in line for line in lines)  # synthetic splits have no paper table
+    hic = {"splits": {"HIC": {"kind": "hic", "frames": 4, "mean": {"mpjpe": 9.0, "mpvpe": float("nan"),
+                                                                   "mrrpe": 30.0}}}}
+    lines = paper_tables(hic)
+    assert "| HIC (4 frames) | 9.00 | nan | 30.00 |" in lines and "| the paper's 4DHands | 9.32 | 9.93 | 25.26 |" in lines
 
 
 @needs_samples
@@ -187,13 +191,42 @@ def test_missing_images_stop_the_reader_or_are_left_out_and_counted(tmp_path, ck
     folder = tmp_path / "ih"
     shutil.copytree(SAMPLES, folder)
     (folder / "image2017.jpg").unlink()
+    # opening reads the index only; the missing image stops the run where its frame is read
+    source = open_sequences(f"interhand2.6m:{folder}")
+    missing = next(source[i] for i in range(len(source)) if source[i].image_path(0).name == "image2017.jpg")
     with pytest.raises(UserError, match="image2017.jpg") as e:
-        open_sequences(f"interhand2.6m:{folder}")
+        missing.frame(0)
     assert "\n" not in str(e.value)
+    capsys.readouterr()
+    assert main(["eval", "--ckpt", str(ckpt), "--data", f"interhand2.6m:{folder}", "-o", str(tmp_path / "e0")]) == 2
+    err = capsys.readouterr().err
+    assert "image2017.jpg" in err and "Traceback" not in err
     source = open_sequences(f"interhand2.6m:{folder}", skip_missing=True)
     assert len(source) == 3 and source.missing_images == 1
-    capsys.readouterr()
     assert main(["eval", "--ckpt", str(ckpt), "--data", f"interhand2.6m:{folder}", "-o", str(tmp_path / "e"),
                  "--skip-missing"]) == 0
     assert "1 frames left out, their images are missing" in capsys.readouterr().err
     assert json.loads((tmp_path / "e" / "eval.json").read_text())["splits"]["ih"]["frames"] == 3
+
+
+@pytest.mark.parametrize("spec, module, cls, args", [
+    ("reinterhand:/d/RI@train-envmap_per_segment", "reinterhand", "ReInterHandSequences",
+     ("/d/RI", "train", "envmap_per_segment")),
+    ("reinterhand:/d/RI", "reinterhand", "ReInterHandSequences", ("/d/RI", "test", "envmap_per_frame")),
+    ("arctic:/d/A@p2-train", "arctic", "ArcticSequences", ("/d/A", "p2", "train")),
+    ("arctic:/d/A", "arctic", "ArcticSequences", ("/d/A", "p1", "val")),
+    ("hic:/d/HIC@all", "hic", "HICSequences", ("/d/HIC", "all")),
+    ("renderih:/d/R", "renderih", "RenderIHFrames", ("/d/R", "train")),
+    ("dexycb:/d/D@s3-val", "dexycb", "DexYCBSequences", ("/d/D", "s3", "val")),
+])
+def test_each_kind_opens_its_reader_with_its_split(monkeypatch, spec, module, cls, args):
+    import importlib
+
+    calls = []
+    mod = importlib.import_module(f"fourdhands.data.{module}")
+    monkeypatch.setattr(mod, cls, lambda *a, **kw: calls.append((a, kw)) or "opened")
+    assert open_sequences(spec, mano="/m") == "opened"
+    (a, kw), = calls
+    assert (str(a[0]), *a[1:]) == args
+    if module in ("hic", "renderih"):
+        assert kw == {"mano": "/m"}  # the readers whose joints need MANO get the user's files

@@ -109,12 +109,17 @@ def test_two_ddp_processes_match_one_process(tmp_path, data):
         torch.testing.assert_close(wb[k], wa[k], rtol=0, atol=2e-5, msg=k)
 
 
-def test_eval_reports_what_the_metrics_compute(tmp_path, data):
+def test_eval_reports_what_the_metrics_compute(tmp_path, data, monkeypatch):
     cfg = load_config(write_config(tmp_path / "c.yaml", data, tmp_path / "run", steps=2))
     ckpt = train(cfg, progress=False)
-    results = evaluate(ckpt, [str(data)], tmp_path / "eval", progress=False)
-    saved = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    assert (tmp_path / "eval" / "eval.md").read_text().count("| interacting |") == 3
+    before = sorted(p.name for p in ckpt.iterdir())
+    monkeypatch.chdir(tmp_path)
+    results = evaluate(ckpt, [str(data)], progress=False)  # by default into the working directory
+    out = tmp_path / "eval" / "run-step-0000002"
+    assert results["written"] == [str(out / "eval.json"), str(out / "eval.md")]
+    assert sorted(p.name for p in ckpt.iterdir()) == before  # nothing written into the checkpoint
+    saved = json.loads((out / "eval.json").read_text())
+    assert (out / "eval.md").read_text().count("| interacting |") == 3
     net = load_checkpoint(ckpt)
     r = predict_split(net, data, gap=1)
     assert len(r["present"]) == 12  # every frame of both sequences, once
@@ -226,9 +231,19 @@ def test_user_mistakes_are_one_line_errors(tmp_path, data, capsys):
 def test_shipped_configs_are_valid():
     for path in sorted(Path(__file__).parent.parent.glob("configs/*.yaml")):
         cfg = load_config(path)
-        assert cfg.model.preset in ("tiny", "mediapipe") and cfg.sample["augment"] is True, path
+        assert cfg.model.preset in ("tiny", "mediapipe", "huge") and cfg.sample["augment"] is True, path
         model = cfg.model.config()  # the model section makes a valid network config
         assert model.upright == (model.backbone == "mediapipe_hand"), path
+
+
+def test_the_paper_mix_recipe_is_the_papers():
+    cfg = load_config(Path(__file__).parent.parent / "configs" / "paper_mix.yaml")
+    share = {}
+    for s in cfg.data:
+        group = s.kind if s.kind in ("interhand2.6m", "reinterhand") else "single-hand"
+        share[group] = share.get(group, 0.0) + s.weight
+    assert share == pytest.approx({"interhand2.6m": 0.35, "reinterhand": 0.35, "single-hand": 0.3})
+    assert (cfg.model.preset, cfg.model.seq_len, cfg.sample["gap"], cfg.lr) == ("huge", 9, 5, 1e-5)
 
 
 def test_packed_checkpoint_is_half_the_size_and_predicts_the_same(tmp_path):
@@ -269,14 +284,21 @@ INTERHAND = Path(__file__).resolve().parents[2] / "shared" / "samples" / "datase
 
 @pytest.mark.skipif(not INTERHAND.is_dir(), reason=f"{INTERHAND} is not here")
 def test_a_weighted_mix_of_synthetic_and_real_data_trains_and_says_what_supervises(tmp_path, data, capsys):
+    import shutil
+
+    real = tmp_path / "ih"
+    shutil.copytree(INTERHAND, real)
+    (real / "image2017.jpg").unlink()  # with skip_missing, left out and counted
     cfg = load_config(write_config(tmp_path / "m.yaml", data, tmp_path / "mix", steps=3, ckpt_every=3,
                                    sources=[{"path": str(data), "weight": 0.5},
-                                            {"kind": "interhand2.6m", "path": str(INTERHAND), "weight": 0.5}]))
+                                            {"kind": "interhand2.6m", "path": str(real), "weight": 0.5,
+                                             "skip_missing": True}]))
     capsys.readouterr()
     last = train(cfg, progress=False)
     assert last.name == "step-0000003"
     said = capsys.readouterr().err
-    assert f"data interhand2.6m:{INTERHAND}: no MANO ground truth read, so only the keypoint terms" in said
+    assert f"data interhand2.6m:{real}: no MANO ground truth read, so only the keypoint terms" in said
+    assert f"data interhand2.6m:{real}: 1 frames left out, their images are missing" in said
     rows = (tmp_path / "mix" / "log.csv").read_text().splitlines()[1:]
     assert len(rows) == 3 and all(np.isfinite(float(r.split(",")[-1])) for r in rows)
 
@@ -303,3 +325,14 @@ def test_a_weighted_mix_of_feature_caches_trains_on_both(tmp_path, data):
     with pytest.raises(UserError, match="give cache or caches, not both"):
         load_config(write_config(tmp_path / "both.yaml", data, tmp_path / "x", cache=str(tmp_path / "a"),
                                  caches=[{"path": str(tmp_path / "b")}]))
+
+
+def test_the_log_says_what_supervises_each_kind_of_data():
+    from fourdhands.train import _supervision
+
+    fits = {"has_mano": np.asarray(False), "fit_valid": np.array([[True, False]])}
+    assert _supervision({"has_mano": np.asarray(True)}, "open") is None  # synthetic: all terms, nothing to say
+    assert _supervision(fits, "/m/MANO_RIGHT.pkl").startswith("its MANO fits become /m/MANO_RIGHT.pkl's parameters")
+    assert _supervision(fits, "open").startswith("its MANO fits mean nothing to the open hand model, so only")
+    none = {"has_mano": np.asarray(False), "fit_valid": np.zeros((1, 2), bool)}
+    assert _supervision(none, "/m/MANO_RIGHT.pkl").startswith("no MANO ground truth read, so only the keypoint")

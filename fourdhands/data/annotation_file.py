@@ -1,5 +1,6 @@
 """Reading a dataset's annotation file (JSON or YAML) with the one-line errors a user
-needs: the file named, and what is wrong with it."""
+needs: the file named, and what is wrong with it; or streaming a large JSON file's
+entries (:func:`stream_annotation`, ``ijson``) so that memory holds one entry at a time."""
 
 from __future__ import annotations
 
@@ -34,3 +35,21 @@ def read_annotation(path: Path, expect: type = object, layout: str = ""):
     if not isinstance(data, expect):
         raise UserError(f"{path}: expected a {expect.__name__}, found a {type(data).__name__}")
     return data
+
+
+def stream_annotation(path: Path, prefix: str, kv: bool = False, layout: str = ""):
+    """The items (or key-value pairs, ``kv``) under ``prefix`` of a JSON file (ijson's
+    prefixes: ``"item"`` for a top-level list's entries, ``""`` with ``kv`` for a top-level
+    dict's), one at a time. UserError naming the file when it is missing (``layout`` says
+    what the reader expects) or not valid JSON."""
+    import ijson
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            parse = ijson.kvitems if kv else ijson.items
+            yield from parse(fh, prefix, use_float=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing" + (f" ({layout})" if layout else "")) from None
+    except ijson.JSONError as e:
+        raise UserError(f"{path}: not valid JSON ({str(e).splitlines()[0] if str(e) else 'truncated'})") from None

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from ..geometry.crop import crop_image, keypoints_to_box
 from ..hands import load_hand_model
+from ..hands.mano_fit import fit_to_camera
 from .augment import (
     crop_affines,
     crop_boxes,
@@ -91,6 +92,7 @@ class HandWindows(Dataset):
                    for k in _WINDOW_KEYS}
         targets["joint_valid"] = (np.asarray(gt["joint_valid"][frames], bool) if "joint_valid" in gt
                                   else np.ones(targets["visible"].shape, bool))
+        has_mano = self._mano_targets(gt, np.asarray(frames), targets)
         K = np.asarray(gt["K"][frames[len(frames) // 2]], float)
         image_size = np.asarray(gt["image_size"], float)
         rng = np.random.default_rng((self.seed, int(draw), int(index)) if key is None else key)
@@ -138,8 +140,27 @@ class HandWindows(Dataset):
             K=torch.as_tensor(K, dtype=torch.float32), focal=torch.tensor(float(K[0, 0])),
             frames=torch.as_tensor(frames), sequence=torch.tensor(seq_id),
             joint_valid=torch.as_tensor(targets["joint_valid"]),
-            has_mano=torch.tensor(bool(gt.get("has_mano", True))))
+            has_mano=torch.as_tensor(has_mano))
         return sample
+
+    def _mano_targets(self, gt: dict, frames: np.ndarray, targets: dict) -> np.ndarray:
+        """`(T, 2)` which hands' MANO parameters are ground truth. A real dataset's fits
+        (:data:`~fourdhands.hands.mano_fit.FIT_KEYS`) mean something only to MANO: under a
+        MANO hand model they are converted into ``targets`` (camera frame, flat mean);
+        under the open one the dataset is supervised by its keypoints."""
+        if self.hand_model == "open" or "fit_valid" not in gt:
+            return np.full(targets["present"].shape, bool(gt.get("has_mano", True)))
+        valid = np.asarray(gt["fit_valid"][frames], bool) & targets["present"]
+        for h, side in enumerate(("right", "left")):
+            rows = np.flatnonzero(valid[:, h])
+            if len(rows):
+                f = frames[rows]
+                params = fit_to_camera(self.models[side], gt["fit_pose"][f, h], gt["fit_betas"][f, h],
+                                       gt["fit_transl"][f, h], gt["fit_R"][f], gt["fit_t"][f],
+                                       bool(gt["fit_mean_relative"]), wrist=targets["keypoints_3d"][rows, h, 0])
+                for k, v in params.items():
+                    targets[k][rows, h] = v
+        return valid
 
 
 def _where_hidden(targets: dict) -> np.ndarray:

@@ -22,9 +22,11 @@ The layout and conventions, from the dataset's own toolbox (github.com/lmb-freib
   then 15 finger joints, no PCA), ``theta[48:58]`` betas, ``theta[58:60]`` the root's
   image position and ``theta[60]`` a scale; the pose is relative to MANO's mean hand
   (the toolbox poses with ``flat_hand_mean=False``), and the translation follows from the
-  middle MCP's 3D position. Turning that into this project's ``flat_hand_mean=True``
-  parameters needs MANO's own ``hands_mean``, so the reader keeps ``theta`` as read
-  (``gt["mano_theta"]``) and sets ``has_mano`` False: keypoints supervise.
+  middle MCP's 3D position. The reader keeps ``theta`` as read (``gt["mano_theta"]``) and
+  as a fit (:data:`~fourdhands.hands.mano_fit.FIT_KEYS`: camera frame, mean-relative pose,
+  translation unknown, so placed on the annotated wrist), which a MANO hand model turns
+  into ground truth parameters; ``has_mano`` is False, so under the open hand model the
+  keypoints supervise.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserError
-from .annotation_file import read_annotation
+from ..hands.mano_fit import fit_arrays
+from .annotation_file import stream_annotation
 from .real_sequence import keypoint_arrays, read_rgb
 
 SPLITS = ("training", "evaluation")
@@ -43,17 +46,20 @@ VERSIONS = ("gs", "hom", "sample", "auto")
 TRAINING_SIZE = 32560  # unique training samples; the image ids of version k start at k * this
 
 
-def _load(path: Path) -> list:
-    return read_annotation(path, list, "a FreiHAND folder holds <split>_K.json, <split>_xyz.json, "
-                                       "<split>_mano.json and <split>/rgb/")
+_LAYOUT = "a FreiHAND folder holds <split>_K.json, <split>_xyz.json, <split>_mano.json and <split>/rgb/"
 
 
-def _arrays(path: Path, entries: list, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        return np.asarray(entries, np.float64).reshape(len(entries), *shape)
-    except (TypeError, ValueError):
-        bad = next(i for i, e in enumerate(entries) if np.asarray(e, dtype=object).size != np.prod(shape))
-        raise UserError(f"{path}: entry {bad} is not {'x'.join(map(str, shape))} numbers") from None
+def _arrays(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The list of ``path`` as an `(N, *shape)` array, streamed an entry at a time."""
+    rows = []
+    for i, entry in enumerate(stream_annotation(path, "item", layout=_LAYOUT)):
+        try:
+            rows.append(np.asarray(entry, np.float64).reshape(shape))
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: entry {i} is not {'x'.join(map(str, shape))} numbers") from None
+    if not rows and not path.read_bytes().lstrip().startswith(b"["):
+        raise UserError(f"{path}: expected a list")
+    return np.stack(rows) if rows else np.zeros((0, *shape))
 
 
 class FreiHandFrame:
@@ -87,9 +93,7 @@ class FreiHandFrames:
         if not folder.is_dir():
             raise UserError(f"{folder}: no such FreiHAND folder")
         files = {k: folder / f"{split}_{k}.json" for k in ("K", "xyz", "mano")}
-        K = _arrays(files["K"], _load(files["K"]), (3, 3))
-        xyz = _arrays(files["xyz"], _load(files["xyz"]), (21, 3))
-        theta = _arrays(files["mano"], _load(files["mano"]), (61,))
+        K, xyz, theta = (_arrays(files[k], shape) for k, shape in (("K", (3, 3)), ("xyz", (21, 3)), ("mano", (61,))))
         if not len(K) == len(xyz) == len(theta):
             raise UserError(f"{folder}: {split}_K.json, _xyz.json and _mano.json list {len(K)}, {len(xyz)} and "
                             f"{len(theta)} samples; they must agree")
@@ -115,8 +119,12 @@ class FreiHandFrames:
         kp3d[0, 0] = self._xyz[i]
         valid = np.zeros((1, 2, 21), bool)
         valid[0, 0] = True
-        return keypoint_arrays(kp3d, valid, self._K[i][None], _image_size(self._images[i]),
-                               mano_theta=self._theta[i])
+        theta = self._theta[i]
+        fit = np.zeros((1, 2, 61))
+        fit[0, 0], fit[0, 0, 58:] = theta, np.nan  # theta[58:61] is image position and scale, not a translation
+        fits = fit_arrays(fit[..., :48], fit[..., 48:58], fit[..., 58:], np.eye(3)[None], np.zeros((1, 3)),
+                          valid[..., 0], mean_relative=True)
+        return keypoint_arrays(kp3d, valid, self._K[i][None], _image_size(self._images[i]), mano_theta=theta, **fits)
 
 
 def _image_size(path: Path) -> tuple[int, int]:

@@ -19,8 +19,11 @@ turned into OpenCV's camera frame (y and z negated, ``is_OpenGL_coords``). Pickl
 through :class:`~fourdhands.safe_pickle.AllowListUnpickler` (NumPy arrays and builtins
 only), never plain ``pickle.load``. Frames without a full 21-joint annotation (the
 evaluation split, unannotated frames) have the hand absent and are counted in
-``unannotated``. MANO is kept as read (``gt["mano"]``), not converted: the change of
-frame moves the wrist, which needs the hand model, so ``has_mano`` is False.
+``unannotated``. The MANO fit (the toolkit's ``forwardKinematics``: ``fullpose`` with
+``flat_hand_mean=True``, ``trans``, the betas; its mesh lands in the OpenGL camera frame)
+is kept as a fit (:data:`~fourdhands.hands.mano_fit.FIT_KEYS`, ``R = diag(1, -1, -1)``), which
+a MANO hand model turns into ground truth parameters; ``has_mano`` is False, so under the
+open hand model the keypoints supervise.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import UserError
+from ..hands.mano_fit import fit_arrays
 from ..safe_pickle import AllowListUnpickler, numpy_globals
 from .real_sequence import LazySequence, keypoint_arrays, read_rgb
 
@@ -84,7 +88,8 @@ class HO3DSequence(LazySequence):
         kp3d = np.zeros((n, 2, 21, 3))
         present = np.zeros((n, 2), bool)
         K = np.repeat(np.eye(3)[None], n, 0)
-        mano = np.zeros((n, 61))
+        fit = np.zeros((n, 2, 61))
+        fitted = np.zeros((n, 2), bool)
         for t, frame_id in enumerate(self.ids):
             path = self.folder / "meta" / f"{frame_id}.pkl"
             meta = read_meta(path)
@@ -99,11 +104,22 @@ class HO3DSequence(LazySequence):
             kp3d[t, 0] = joints[list(MANO_TO_OPENPOSE)] @ OPENGL_TO_OPENCV
             present[t, 0] = True
             if meta.get("handPose") is not None:
-                mano[t] = np.concatenate([np.ravel(meta["handPose"]), np.ravel(meta["handBeta"]),
-                                          np.ravel(meta["handTrans"])])
+                fit[t, 0] = _fit(meta, path)
+                fitted[t, 0] = True
         with Image.open(self.image_path(0)) as im:
             size = im.size
-        return keypoint_arrays(kp3d, np.repeat(present[..., None], 21, -1), K, size, mano=mano)
+        fits = fit_arrays(fit[..., :48], fit[..., 48:58], fit[..., 58:], np.repeat(OPENGL_TO_OPENCV[None], n, 0),
+                          np.zeros((n, 3)), fitted, mean_relative=False)
+        return keypoint_arrays(kp3d, np.repeat(present[..., None], 21, -1), K, size, **fits)
+
+
+def _fit(meta: dict, path: Path) -> np.ndarray:
+    """handPose (48), handBeta (10), handTrans (3) of a meta dict, one row; UserError naming the file."""
+    try:
+        return np.concatenate([np.ravel(meta[k]).astype(np.float64) for k in ("handPose", "handBeta", "handTrans")]
+                              ).reshape(61)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{path}: handPose / handBeta / handTrans are not 48 / 10 / 3 numbers ({e})") from None
 
 
 class HO3DSequences:

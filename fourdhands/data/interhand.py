@@ -1,18 +1,9 @@
 """A reader of InterHand2.6M's official annotation files, in fourdhands' conventions.
 
-The files (v1.0 layout, as in mmpose's ``tests/data/interhand2.6m`` and the dataset's
-``annotations/<split>/`` folder):
-
-- ``<split>_interhand2.6m_data.json`` (or ``InterHand2.6M_<split>_data.json``): COCO-style
-  ``images`` (``id``, ``file_name``, ``width``, ``height``, ``capture``, ``camera``,
-  ``frame_idx``, ``seq_name``, ...) and ``annotations`` (``image_id``, ``bbox``
-  ``[x, y, w, h]``, ``joint_valid`` ``(42, 1)`` of 0/1, ``hand_type`` one of ``"right"``,
-  ``"left"``, ``"interacting"``, and ``hand_type_valid``);
-- ``..._camera.json``: ``{capture: {"campos"|"camrot"|"focal"|"princpt": {camera: ...}}}``,
-  millimetres; world -> camera is ``X_cam = camrot @ (X_world - campos)``, pixels
-  ``u = fx x / z + cx``, ``v = fy y / z + cy``;
-- ``..._joint_3d.json``: ``{capture: {frame_idx: {"world_coord" (42, 3) mm, "joint_valid",
-  "hand_type", "hand_type_valid"}}}``.
+The files (v1.0: ``*_data.json``, ``*_camera.json``, ``*_joint_3d.json`` and the optional
+``*_MANO_NeuralAnnot.json``) are described, streamed and cached by
+:mod:`fourdhands.data.interhand_index`. World -> camera is ``X_cam = camrot @ (X_world -
+campos)`` (millimetres), pixels ``u = fx x / z + cx``, ``v = fy y / z + cy``.
 
 Joint order in the files: per hand thumb tip..thumb1, index tip..1, middle, ring, pinky,
 wrist (21); the right hand is joints 0-20, the left 21-41. Here each hand becomes 21
@@ -40,9 +31,6 @@ where it decides):
   pipeline gets at run time. The annotation's box is kept as ``bbox``.
 - ``keypoints_2d``: the projection of ``keypoints_3d`` with ``K`` (also for invalid joints,
   whose 3D position may be a placeholder such as ``[1, 1, 1]`` mm: use ``valid``).
-
-Whole files are read into memory; for the full dataset (GBs of JSON) read one split at a
-time.
 """
 
 from __future__ import annotations
@@ -55,10 +43,10 @@ import numpy as np
 from ..errors import UserError
 from ..hands.joints import interhand_to_openpose
 from ..sides import SIDES
-from .annotation_file import read_annotation
+from .interhand_index import HAND_TYPES, InterHandIndex, find_annotation_files, load_index
 
-__all__ = ["InterHandFrame", "read_interhand_frames", "find_annotation_files", "world_to_camera",
-           "project_points", "keypoint_box", "SIDES", "JOINTS_PER_HAND"]
+__all__ = ["InterHandFrame", "read_interhand_frames", "find_annotation_files",
+           "project_points", "keypoint_box", "index_arrays", "SIDES", "JOINTS_PER_HAND"]
 
 JOINTS_PER_HAND = 21
 _MM_TO_M = 1e-3
@@ -116,12 +104,6 @@ class InterHandFrame:
 
 
 # ----------------------------------------------------------------------------- geometry
-def world_to_camera(world: np.ndarray, camrot: np.ndarray, campos: np.ndarray) -> np.ndarray:
-    """``(N, 3)`` world points (mm) -> camera frame (mm): ``camrot @ (X - campos)``."""
-    world = np.asarray(world, np.float64)
-    return (world - np.asarray(campos, np.float64).reshape(1, 3)) @ np.asarray(camrot, np.float64).T
-
-
 def project_points(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     """``(..., 3)`` camera-frame points -> ``(..., 2)`` pixels with the pinhole ``K``."""
     p = np.asarray(points, np.float64)
@@ -141,144 +123,101 @@ def keypoint_box(points_2d: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- files
-_PATTERNS = ("{split}_interhand2.6m_{kind}.json", "InterHand2.6M_{split}_{kind}.json")
+def index_arrays(index: InterHandIndex, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The conventions of the module docstring applied to ``rows`` `(F,)` of ``index``:
+    ``K`` `(F, 3, 3)`, ``keypoints_3d`` `(F, 2, 21, 3)` metres in the camera frame,
+    ``valid`` `(F, 2, 21)`, ``present`` `(F, 2)`."""
+    rows = np.asarray(rows, np.int64)
+    cam = np.asarray(index.camera)[rows]
+    rot, pos = np.asarray(index.camrot)[cam], np.asarray(index.campos)[cam]
+    world = np.asarray(index.world)[np.asarray(index.joints)[rows]]
+    cam_mm = np.einsum("fij,fkj->fki", rot, world - pos[:, None])  # camrot @ (X - campos)
+    kp3d = interhand_to_openpose(cam_mm.reshape(-1, 2, JOINTS_PER_HAND, 3) * _MM_TO_M, axis=2)
+    valid = interhand_to_openpose(np.asarray(index.joint_valid)[rows].reshape(-1, 2, JOINTS_PER_HAND), axis=2).copy()
+    valid &= valid[:, :, :1]  # root (wrist) invalid -> the whole hand invalid (official loader)
+    kind = np.asarray(HAND_TYPES)[np.asarray(index.hand_type)[rows]]
+    labelled = np.stack([(kind == side) | (kind == "interacting") for side in SIDES], axis=1)
+    trusted = np.asarray(index.hand_type_valid)[rows][:, None]
+    present = np.where(trusted, labelled, True) & valid.any(axis=2)
+    return {"K": np.asarray(index.K)[cam], "keypoints_3d": kp3d, "valid": valid, "present": present}
 
 
-def find_annotation_files(folder: str | Path, split: str = "test") -> dict[str, Path]:
-    """The ``data``, ``camera`` and ``joint_3d`` files of ``split`` in ``folder`` (mmpose's
-    names ``test_interhand2.6m_data.json`` or the dataset's ``InterHand2.6M_test_data.json``).
-    Raises a one-line UserError naming the file that is missing."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder (InterHand2.6M annotations)")
-    found = {}
-    for kind in ("data", "camera", "joint_3d"):
-        candidates = [folder / p.format(split=split, kind=kind) for p in _PATTERNS]
-        path = next((c for c in candidates if c.is_file()), None)
-        if path is None:
-            raise UserError(f"{candidates[0]}: no such file (InterHand2.6M {split} {kind} annotations; "
-                            f"also looked for {candidates[1].name})")
-        found[kind] = path
-    return found
+def image_roots(folder: Path, split: str, image_root: str | Path | None = None) -> list[Path]:
+    """Where the data file's ``file_name`` may be relative to, in the order tried: the
+    given ``image_root``, else ``folder`` itself (mmpose's sample layout),
+    ``folder/images/<split>`` and the dataset's ``<root>/images/<split>`` beside
+    ``<root>/annotations/<split>``."""
+    if image_root is not None:
+        return [Path(image_root)]
+    return [folder, folder / "images" / split, folder.parent.parent / "images" / split]
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return int(im.width), int(im.height)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file (image of the InterHand2.6M annotations)") from None
-    except (OSError, UnidentifiedImageError) as e:
-        raise UserError(f"{path}: cannot read the image ({e})") from None
-
-
-def _resolve_image(folder: Path, image_root: Path | None, split: str, file_name: str) -> Path:
-    roots = [image_root] if image_root is not None else [folder, folder / "images" / split,
-                                                         folder.parent.parent / "images" / split]
+def resolve_image(roots: list[Path], file_name: str) -> Path:
+    """The first root holding ``file_name``, else the path under the first root."""
     for root in roots:
         if (root / file_name).is_file():
             return root / file_name
     return roots[0] / file_name
 
 
-def _camera(cameras: dict, capture: int, camera: str, file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Intrinsics ``K (3, 3)``, ``camrot (3, 3)`` and ``campos (3,)`` (mm) of one camera of a
-    capture, from the camera file's dict."""
-    try:
-        cam = cameras[str(capture)]
-        campos = np.asarray(cam["campos"][camera], np.float64).reshape(3)
-        camrot = np.asarray(cam["camrot"][camera], np.float64).reshape(3, 3)
-        focal = np.asarray(cam["focal"][camera], np.float64).reshape(2)
-        princpt = np.asarray(cam["princpt"][camera], np.float64).reshape(2)
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{file}: no usable camera {camera} of capture {capture} "
-                        f"({type(e).__name__}: {e})") from None
-    K = np.array([[focal[0], 0.0, princpt[0]], [0.0, focal[1], princpt[1]], [0.0, 0.0, 1.0]])
-    return K, camrot, campos
+def _check_image_size(path: Path, size: tuple[int, int]) -> None:
+    """UserError unless ``path`` is an image of ``size`` ``(W, H)`` (its header only)."""
+    from PIL import Image, UnidentifiedImageError
 
-
-def _world_joints(joints: dict, capture: int, frame_idx: int, file: Path) -> np.ndarray:
-    """The 42 world joints `(42, 3)` (mm, InterHand order) of one frame of a capture."""
     try:
-        world = np.asarray(joints[str(capture)][str(frame_idx)]["world_coord"], np.float64)
-        return world.reshape(2 * JOINTS_PER_HAND, 3)
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{file}: no usable world_coord for capture {capture}, frame "
-                        f"{frame_idx} ({type(e).__name__}: {e})") from None
+        with Image.open(path) as im:
+            actual = int(im.width), int(im.height)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file (image of the InterHand2.6M annotations)") from None
+    except (OSError, UnidentifiedImageError) as e:
+        raise UserError(f"{path}: cannot read the image ({e})") from None
+    if actual != tuple(size):
+        raise UserError(f"{path}: image is {actual[0]}x{actual[1]} px, the annotations say {size[0]}x{size[1]}")
 
 
 def read_interhand_frames(folder: str | Path, split: str = "test", image_root: str | Path | None = None,
                           check_images: bool = True, missing: list | None = None) -> list[InterHandFrame]:
-    """Every annotated image of ``split`` in ``folder``, in the data file's order.
+    """Every annotated image of ``split`` in ``folder``, in the data file's order, as
+    :class:`InterHandFrame` objects (for a few thousand frames; a whole split is read as
+    sequences by :class:`~fourdhands.data.sources.InterHandSequences`).
 
     Args:
-        folder: the folder with the three annotation files (:func:`find_annotation_files`).
+        folder: the folder with the annotation files (:func:`find_annotation_files`).
         split: ``"test"``, ``"val"`` or ``"train"`` (the files' name prefix).
-        image_root: where ``file_name`` is relative to; default: ``folder`` itself
-            (mmpose's sample layout), else ``folder/images/<split>`` or the dataset's
-            ``<root>/images/<split>`` beside ``<root>/annotations/<split>``.
-        missing: when a list, annotated images that are not there are appended to it and
-            their frames left out, instead of a UserError.
+        image_root: where ``file_name`` is relative to (:func:`image_roots`).
         check_images: open each image's header to check it exists and has the annotated
             size (a missing image raises UserError).
-    Returns:
-        A list of :class:`InterHandFrame`.
+        missing: when a list, annotated images that are not there are appended to it and
+            their frames left out, instead of a UserError.
     Raises:
         UserError: a file missing, not JSON, or without the entries the annotations need;
         the one-line message names the file.
     """
     folder = Path(folder)
-    files = find_annotation_files(folder, split)
-    data, cameras, joints = (read_annotation(files[k], dict) for k in ("data", "camera", "joint_3d"))
-    root = Path(image_root) if image_root is not None else None
-
-    try:
-        images = {int(im["id"]): im for im in data["images"]}
-        annotations = list(data["annotations"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{files['data']}: not COCO-style InterHand2.6M annotations (missing {e})") from None
-
+    index = load_index(folder, split)
+    roots = image_roots(folder, split, image_root)
+    arrays = index_arrays(index, np.arange(len(index)))
     frames = []
-    for ann in annotations:
-        try:
-            image_id = int(ann["image_id"])
-            im = images[image_id]
-            capture, camera, frame_idx = int(im["capture"]), str(im["camera"]), int(im["frame_idx"])
-            file_name, size = str(im["file_name"]), (int(im["width"]), int(im["height"]))
-            joint_valid = np.asarray(ann["joint_valid"], np.float64).reshape(2 * JOINTS_PER_HAND) > 0
-            hand_type, hand_type_valid = str(ann["hand_type"]), bool(ann["hand_type_valid"])
-            x, y, w, h = (float(v) for v in ann["bbox"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{files['data']}: annotation {ann.get('id', '?') if isinstance(ann, dict) else '?'} "
-                            f"is incomplete or malformed ({type(e).__name__}: {e})") from None
-        if hand_type not in ("right", "left", "interacting"):
-            raise UserError(f"{files['data']}: annotation of image {image_id} has hand_type {hand_type!r} "
-                            f"(expected right, left or interacting)")
-        K, camrot, campos = _camera(cameras, capture, camera, files["camera"])
-        cam_mm = world_to_camera(_world_joints(joints, capture, frame_idx, files["joint_3d"]), camrot, campos)
-        # (42, 3) interhand order -> (2, 21, 3) openpose order, right first
-        kp3d = interhand_to_openpose(cam_mm.reshape(2, JOINTS_PER_HAND, 3) * _MM_TO_M, axis=1)
-        valid = interhand_to_openpose(joint_valid.reshape(2, JOINTS_PER_HAND), axis=1).copy()
-        valid &= valid[:, :1]  # root (wrist) invalid -> the whole hand invalid (official loader)
-        labelled = np.array([hand_type in (side, "interacting") for side in SIDES])
-        present = (labelled if hand_type_valid else np.ones(2, bool)) & valid.any(axis=1)
-        kp2d = project_points(kp3d, K)
-        boxes = np.stack([keypoint_box(kp2d[h], valid[h]) if present[h] else np.zeros(4) for h in range(2)])
-
-        path = _resolve_image(folder, root, split, file_name)
+    for i in range(len(index)):
+        path = resolve_image(roots, index.file_name[i].decode())
+        size = tuple(int(v) for v in index.size[i])
         if missing is not None and not path.is_file():
             missing.append(path)
             continue
         if check_images:
-            actual = _image_size(path)
-            if actual != size:
-                raise UserError(f"{path}: image is {actual[0]}x{actual[1]} px, the annotations say "
-                                f"{size[0]}x{size[1]}")
-        frames.append(InterHandFrame(
-            image_path=path, image_size=size, K=K, keypoints_3d=kp3d, keypoints_2d=kp2d, valid=valid,
-            present=present, boxes=boxes, bbox=np.array([x + w / 2, y + h / 2, w, h]), hand_type=hand_type,
-            hand_type_valid=hand_type_valid, image_id=image_id, capture=capture, camera=camera,
-            frame_idx=frame_idx, seq_name=str(im.get("seq_name", "")), subject=int(im.get("subject", -1))))
+            _check_image_size(path, size)
+        frames.append(_frame(index, i, path, size, {k: v[i] for k, v in arrays.items()}))
     return frames
+
+
+def _frame(index: InterHandIndex, i: int, path: Path, size: tuple[int, int], a: dict) -> InterHandFrame:
+    kp2d = project_points(a["keypoints_3d"], a["K"])
+    boxes = np.stack([keypoint_box(kp2d[h], a["valid"][h]) if a["present"][h] else np.zeros(4) for h in range(2)])
+    x, y, w, h = index.bbox[i]
+    return InterHandFrame(
+        image_path=path, image_size=size, K=a["K"], keypoints_3d=a["keypoints_3d"], keypoints_2d=kp2d,
+        valid=a["valid"], present=a["present"], boxes=boxes, bbox=np.array([x + w / 2, y + h / 2, w, h]),
+        hand_type=HAND_TYPES[int(index.hand_type[i])], hand_type_valid=bool(index.hand_type_valid[i]),
+        image_id=int(index.image_id[i]), capture=int(index.capture[i]),
+        camera=str(index.camera_name[int(index.camera[i])]), frame_idx=int(index.frame_idx[i]),
+        seq_name=str(index.seq_names[int(index.seq[i])]), subject=int(index.subject[i]))

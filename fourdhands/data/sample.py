@@ -22,8 +22,9 @@ Targets (all frames of the window)
     ``v (T, 3)``: left wrist minus right wrist (valid where both hands are present).
     ``joint_valid (T, 2, 21)`` bool: which keypoints are annotated (all for synthetic data;
         a real dataset's invalid joints are never scored).
-    ``has_mano ()`` bool: whether the MANO parameters above are ground truth (real
-        datasets read without their MANO fits carry zeros there).
+    ``has_mano (T, 2)`` bool: whether the MANO parameters above are ground truth, per frame
+        and hand (a real dataset's fits are, under a MANO hand model,
+        :func:`~fourdhands.hands.mano_fit.fit_to_camera`; otherwise it carries zeros there).
 
 Bookkeeping
     ``frames (T,)`` long: the frame indices within the sequence; ``sequence ()`` long.

@@ -7,18 +7,27 @@ folder written by ``fourdhands synth``:
 
 - ``synth:PATH``: :class:`~fourdhands.synth.shards.SyntheticSequences`;
 - ``interhand2.6m:PATH``: :class:`InterHandSequences`, InterHand2.6M's official annotation
-  files (``PATH`` the folder holding ``*_data.json``, ``*_camera.json`` and
-  ``*_joint_3d.json`` of one split; images as :func:`~fourdhands.data.interhand.read_interhand_frames`
-  finds them);
-- ``freihand:PATH``: :class:`~fourdhands.data.freihand.FreiHandFrames`, FreiHAND's training
-  split (``PATH`` the folder holding ``training_K.json`` and ``training/rgb/``);
-- ``dexycb:PATH``: :class:`~fourdhands.data.dexycb.DexYCBSequences`, DexYCB's ``s0`` test
-  split (``PATH`` the dataset's root, holding the subjects and ``calibration/``);
-- ``ho3d:PATH``: :class:`~fourdhands.data.ho3d.HO3DSequences`, HO-3D v2 / v3's ``train``
-  split (``PATH`` the root holding ``train/`` and ``evaluation/``).
+  files (``PATH`` the folder holding one split's ``*_data.json``, ``*_camera.json`` and
+  ``*_joint_3d.json``; default split ``test``);
+- ``reinterhand:PATH``: :class:`~fourdhands.data.reinterhand.ReInterHandSequences`
+  (``PATH`` the folder of the ``m--*`` captures; ``test`` or ``train``, lighting after a
+  dash: ``@train-envmap_per_segment``);
+- ``freihand:PATH``: :class:`~fourdhands.data.freihand.FreiHandFrames` (``PATH`` holding
+  ``training_K.json`` and ``training/rgb/``; ``training`` or ``evaluation``);
+- ``dexycb:PATH``: :class:`~fourdhands.data.dexycb.DexYCBSequences` (the dataset's root;
+  ``s0-test`` by default, any setup ``s0``-``s3`` and ``train`` / ``val`` / ``test``);
+- ``ho3d:PATH``: :class:`~fourdhands.data.ho3d.HO3DSequences` (the root holding ``train/``
+  and ``evaluation/``; ``train`` by default);
+- ``hic:PATH``: :class:`~fourdhands.data.hic.HICSequences` (the folder holding
+  ``HIC.json``; ``both``, the paper's frames with both hands, or ``all``; needs MANO);
+- ``arctic:PATH``: :class:`~fourdhands.data.arctic.ArcticSequences` (``arctic_data/data``;
+  protocol and split, ``p1-val`` by default: ``p1`` the allocentric views, ``p2`` the
+  egocentric one);
+- ``renderih:PATH``: :class:`~fourdhands.data.renderih.RenderIHFrames` (the root holding
+  ``train/color_img`` and ``train/color_annot``; needs MANO or the authors' step-7 joints).
 
 A split other than the default follows the path after ``@``: ``interhand2.6m:PATH@val``,
-``freihand:PATH@evaluation``, ``dexycb:PATH@s1-train``.
+``freihand:PATH@evaluation``, ``dexycb:PATH@s1-train``, ``arctic:PATH@p2-val``.
 
 Every source's ``gt`` has the synthetic format's arrays, plus ``joint_valid (F, 2, 21)``
 (which keypoints are annotated; all of them for synthetic data) and the flag
@@ -34,9 +43,68 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..hands.mano_fit import fit_arrays
 from .real_sequence import LazySequence, keypoint_arrays, read_rgb
 
-KINDS = ("synth", "interhand2.6m", "freihand", "dexycb", "ho3d")
+def _interhand(path: Path, split: str | None, skip_missing: bool, mano):
+    return InterHandSequences(path, split or "test", skip_missing)
+
+
+def _freihand(path: Path, split: str | None, skip_missing: bool, mano):
+    from .freihand import FreiHandFrames
+
+    return FreiHandFrames(path, split or "training")
+
+
+def _dexycb(path: Path, split: str | None, skip_missing: bool, mano):
+    from .dexycb import DexYCBSequences
+
+    setup, _, part = (split or "s0-test").partition("-")
+    return DexYCBSequences(path, setup, part)
+
+
+def _ho3d(path: Path, split: str | None, skip_missing: bool, mano):
+    from .ho3d import HO3DSequences
+
+    return HO3DSequences(path, split or "train")
+
+
+def _reinterhand(path: Path, split: str | None, skip_missing: bool, mano):
+    from .reinterhand import ReInterHandSequences
+
+    part, _, lighting = (split or "test").partition("-")
+    return ReInterHandSequences(path, part, lighting or "envmap_per_frame")
+
+
+def _arctic(path: Path, split: str | None, skip_missing: bool, mano):
+    from .arctic import ArcticSequences
+
+    protocol, _, part = (split or "p1-val").partition("-")
+    return ArcticSequences(path, protocol, part or "val")
+
+
+def _renderih(path: Path, split: str | None, skip_missing: bool, mano):
+    from .renderih import RenderIHFrames
+
+    return RenderIHFrames(path, split or "train", mano=mano)
+
+
+def _hic(path: Path, split: str | None, skip_missing: bool, mano):
+    from .hic import HICSequences
+
+    return HICSequences(path, split or "both", mano=mano)
+
+
+def _synth(path: Path, split: str | None, skip_missing: bool, mano):
+    from ..synth.shards import SyntheticSequences
+
+    return SyntheticSequences(path)
+
+
+#: kind -> opener(path, split or None, skip_missing, mano) of a sequence source.
+_OPENERS = {"synth": _synth, "interhand2.6m": _interhand, "reinterhand": _reinterhand, "freihand": _freihand,
+            "dexycb": _dexycb, "ho3d": _ho3d, "hic": _hic, "arctic": _arctic, "renderih": _renderih}
+KINDS = tuple(_OPENERS)
 
 
 def parse_spec(spec: str) -> tuple[str, Path]:
@@ -51,31 +119,16 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return "synth", Path(text)
 
 
-def open_sequences(spec: str, skip_missing: bool = False):
+def open_sequences(spec: str, skip_missing: bool = False, mano: str | Path | None = None):
     """The sequence source that ``spec`` names (see the module docstring). With
     ``skip_missing``, InterHand2.6M frames whose image is absent are left out (counted in
-    the source's ``missing_images``) rather than a UserError."""
+    the source's ``missing_images``) rather than a UserError. ``mano``: the user's MANO
+    files (a folder with ``MANO_RIGHT`` / ``MANO_LEFT``), for the readers whose keypoints
+    only MANO gives (HIC, RenderIH)."""
     kind, path = parse_spec(spec)
     folder, at, split = str(path).rpartition("@")
     path, split = (Path(folder), split) if at and kind != "synth" else (path, None)
-    if kind == "interhand2.6m":
-        return InterHandSequences(path, split or "test", skip_missing)
-    if kind == "freihand":
-        from .freihand import FreiHandFrames
-
-        return FreiHandFrames(path, split or "training")
-    if kind == "ho3d":
-        from .ho3d import HO3DSequences
-
-        return HO3DSequences(path, split or "train")
-    if kind == "dexycb":
-        from .dexycb import DexYCBSequences
-
-        setup, _, part = (split or "s0-test").partition("-")
-        return DexYCBSequences(path, setup, part)
-    from ..synth.shards import SyntheticSequences
-
-    return SyntheticSequences(path)
+    return _OPENERS[kind](path, split, skip_missing, mano)
 
 
 def sequence_name(spec: str) -> str:
@@ -85,41 +138,78 @@ def sequence_name(spec: str) -> str:
 
 class InterHandSequence(LazySequence):
     """The frames of one InterHand2.6M sequence (capture, sequence name) seen by one
-    camera, in ``frame_idx`` order, as a sequence source's item."""
+    camera, in ``frame_idx`` order, as a sequence source's item: rows of the split's
+    :class:`~fourdhands.data.interhand_index.InterHandIndex`."""
 
-    def __init__(self, frames: list):
-        self.frames = frames
-        self.num_frames = len(frames)
+    def __init__(self, index, rows: np.ndarray, roots: list[Path]):
+        self.index, self.rows, self.roots = index, rows, roots
+        self.num_frames = len(rows)
+
+    def image_path(self, t: int) -> Path:
+        from .interhand import resolve_image
+
+        return resolve_image(self.roots, self.index.file_name[self.rows[t]].decode())
 
     def frame(self, t: int) -> np.ndarray:
-        """Image ``t`` decoded: `(H, W, 3)` uint8 RGB."""
-        path = self.frames[t].image_path
-        return read_rgb(path)
+        """Image ``t`` decoded: `(H, W, 3)` uint8 RGB; UserError when it is missing or not
+        the annotated size."""
+        image = read_rgb(self.image_path(t))
+        want = tuple(int(v) for v in self.index.size[self.rows[t]])
+        if image.shape[1::-1] != want:
+            raise UserError(f"{self.image_path(t)}: image is {image.shape[1]}x{image.shape[0]} px, the annotations "
+                            f"say {want[0]}x{want[1]}")
+        return image
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        f = self.frames
-        return keypoint_arrays(np.stack([x.keypoints_3d for x in f]), np.stack([x.valid for x in f]),
-                               np.stack([x.K for x in f]), f[0].image_size, present=np.stack([x.present for x in f]))
+        from .interhand import index_arrays
+
+        a = index_arrays(self.index, self.rows)
+        frame_rows = np.asarray(self.index.joints)[self.rows]
+        fits = np.asarray(self.index.mano)[frame_rows]  # NeuralAnnot: world frame, mean-relative pose
+        cam = np.asarray(self.index.camera)[self.rows]
+        R = np.asarray(self.index.camrot)[cam]
+        t = -np.einsum("fij,fj->fi", R, np.asarray(self.index.campos)[cam]) * 1e-3  # X_cam = R (X - campos)
+        return keypoint_arrays(a["keypoints_3d"], a["valid"], a["K"], self.index.size[self.rows[0]],
+                               present=a["present"],
+                               **fit_arrays(fits[..., :48], fits[..., 48:58], fits[..., 58:61], R, t,
+                                            np.asarray(self.index.mano_valid)[frame_rows], mean_relative=True))
 
 
 class InterHandSequences:
     """InterHand2.6M's annotated images of one split as sequences: the images of a
     (capture, sequence name, camera) in frame order. The files' conventions (joint order,
     millimetres, world frame, validity) are converted by
-    :func:`~fourdhands.data.interhand.read_interhand_frames`; its docstring names them.
-    InterHand2.6M's MANO fits (``*_MANO_NeuralAnnot.json``) are not read yet, so
-    ``has_mano`` is False: keypoints only."""
+    :func:`~fourdhands.data.interhand.index_arrays`; its module docstring names them.
+    Opening reads the split's cached index (:mod:`~fourdhands.data.interhand_index`), not
+    the images. The NeuralAnnot MANO fits, when their file is there, are kept as fits
+    (:data:`~fourdhands.hands.mano_fit.FIT_KEYS`: world frame, mean-relative pose, with the
+    camera's ``R``, ``t``), which a MANO hand model turns into ground truth parameters;
+    ``has_mano`` is False, so under the open hand model the keypoints supervise.
+
+    With ``skip_missing``, frames whose image is absent are left out and counted in
+    ``missing_images`` (each image is looked for when opening); without it, a missing
+    image is a UserError when its frame is read."""
 
     def __init__(self, folder: str | Path, split: str = "test", skip_missing: bool = False):
-        from .interhand import read_interhand_frames
+        from .interhand import image_roots
+        from .interhand_index import load_index
 
-        missing: list | None = [] if skip_missing else None
-        groups: dict[tuple, list] = {}
-        for f in read_interhand_frames(folder, split, missing=missing):
-            groups.setdefault((f.capture, f.seq_name, f.camera), []).append(f)
-        self.sequences = [InterHandSequence(sorted(g, key=lambda f: f.frame_idx))
-                          for _, g in sorted(groups.items(), key=lambda item: item[0])]
-        self.missing_images = len(missing or [])
+        folder = Path(folder)
+        self.index = index = load_index(folder, split)
+        roots = image_roots(folder, split)
+        rows = np.arange(len(index))
+        self.missing_images = 0
+        if skip_missing:
+            from .interhand import resolve_image
+
+            there = np.array([resolve_image(roots, name.decode()).is_file() for name in index.file_name], bool)
+            rows, self.missing_images = rows[there], int((~there).sum())
+        keys = np.stack([np.asarray(index.capture)[rows], np.asarray(index.seq)[rows],
+                         np.asarray(index.camera)[rows], np.asarray(index.frame_idx)[rows]])
+        rows = rows[np.lexsort(keys[::-1])]  # by capture, sequence, camera, then frame
+        group = np.stack([np.asarray(index.capture)[rows], np.asarray(index.seq)[rows], np.asarray(index.camera)[rows]])
+        starts = np.flatnonzero(np.r_[True, (np.diff(group, axis=1) != 0).any(0)]) if len(rows) else np.zeros(0, int)
+        self.sequences = [InterHandSequence(index, r, roots) for r in np.split(rows, starts[1:])] if len(rows) else []
 
     def __len__(self) -> int:
         return len(self.sequences)

@@ -293,8 +293,9 @@ def _side_from_filename(path: Path) -> str | None:
 
 
 def _mano_path(spec, side: str) -> Path:
-    """The MANO file of ``side`` that ``spec`` (a file or a folder) names; UserError when
-    there is none or its name says the other side."""
+    """The MANO file of ``side`` that ``spec`` (a file or a folder) names: a file whose name
+    says the other side stands for its folder (``MANO_RIGHT.pkl`` gives the left hand's
+    ``MANO_LEFT`` beside it). UserError when there is none."""
     if not isinstance(spec, (str, os.PathLike)):
         raise UserError(
             f"hand model must be 'open' or a path to a MANO .pkl/.npz file, got {type(spec).__name__}"
@@ -313,7 +314,11 @@ def _mano_path(spec, side: str) -> Path:
         )
     named_side = _side_from_filename(path)
     if named_side is not None and named_side != side:
-        raise UserError(f"hand model file '{path}': the name says {named_side} hand, but side={side!r}")
+        sibling = _find_side_file(path.parent, side)
+        if sibling is None:
+            raise UserError(f"hand model file '{path}': the name says {named_side} hand, and there is no "
+                            f"MANO_{side.upper()}.pkl or .npz beside it for the {side} hand")
+        return sibling
     return path
 
 

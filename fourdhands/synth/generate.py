@@ -14,10 +14,10 @@ import math
 import time
 from pathlib import Path
 
-from tqdm import tqdm
 
 from ..errors import UserError
 from ..io import ensure_output_dir
+from ..progress import progress_bar
 from . import shards as shard_io
 from .appearance import BUNDLED, list_images, scikit_image_photos
 from .motion import SPLITS
@@ -151,8 +151,8 @@ def generate(out_dir, sequences: int, frames: int, seed: int, split: str = "trai
     synth = Synthesizer(size, hand_model=hand_model, backgrounds=photos, backend=backend)
     summary["backend"] = synth.renderer.backend
     start = time.perf_counter()  # the rate counts generation, not loading the hand model
-    bar = tqdm(total=sequences, initial=sequences - sum(len(ids) for _, ids in todo), unit="seq",
-               desc=f"synth {split}", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=sequences, initial=sequences - sum(len(ids) for _, ids in todo), unit="seq",
+                       desc=f"synth {split}", disable=not progress)
 
     def made(ids):
         for i in ids:
