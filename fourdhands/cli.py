@@ -143,6 +143,10 @@ def _run(args: argparse.Namespace) -> None:
     if s["extra_hands_dropped"]:
         print(f"{s['extra_hands_dropped']} detections beyond two hands per frame were dropped "
               "(the two most confident are kept)")
+    if s["files_skipped"]:
+        print(f"{s['files_skipped']} unreadable files were skipped (listed in summary.json)")
+        if args.strict:
+            raise UserError(f"{args.input}: {s['files_skipped']} unreadable files were skipped (--strict)")
 
 
 def _positive(text: str) -> float:
@@ -297,7 +301,10 @@ def _add_run(sub) -> None:
     run.add_argument("--gap", type=int, default=None,
                      help="frames between a temporal window's frames (default: the checkpoint's training gap)")
     run.add_argument("--independent", action="store_true",
-                     help="treat a folder's images as unrelated pictures, not frames of one video")
+                     help="treat a folder's images as unrelated pictures, not frames of one video "
+                          "(an unreadable one is skipped with a warning)")
+    run.add_argument("--strict", action="store_true",
+                     help="with --independent, exit with an error at the end if any file was skipped")
     run.set_defaults(func=_run)
 
 

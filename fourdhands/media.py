@@ -94,6 +94,8 @@ class FrameSource:
         size: ``(W, H)`` of the first frame, upright. Folder entries may differ in size.
         focal: focal length in pixels from the (first) image's EXIF, see
             :func:`exif_focal`; ``None`` for video or without EXIF.
+        skipped: the messages of files passed over so far (a folder opened with
+            ``skip_unreadable``); empty otherwise.
 
     Use as a context manager, or call :meth:`close`, which also ends any unfinished
     iteration (closing its video file). Made by :func:`open_source`; ``read(start)``
@@ -108,6 +110,7 @@ class FrameSource:
         self._read = read
         self._iterations: WeakSet = WeakSet()
         self._closed = False
+        self.skipped: list[str] = []  # messages of the files passed over (skip_unreadable)
 
     def frames(self, start: int = 0) -> Iterator[Frame]:
         """Frames with ``index >= start`` in order, decoded lazily.
@@ -145,17 +148,20 @@ class FrameSource:
                 f"count={self.count}, fps={self.fps}, focal={self.focal})")
 
 
-def open_source(path: str | os.PathLike) -> FrameSource:
+def open_source(path: str | os.PathLike, skip_unreadable: bool = False) -> FrameSource:
     """Open an image, a folder of images or a video (chosen by what ``path`` is).
 
     The first frame is decoded here, so a missing, unsupported, unreadable or empty
-    input fails now with a one-line ``UserError`` rather than on iteration.
+    input fails now with a one-line ``UserError`` rather than on iteration. With
+    ``skip_unreadable``, a folder's images that cannot be read are passed over instead of
+    ending the iteration: each one's message is appended to the source's ``skipped``
+    (and a folder with no readable image is still an error).
     """
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")
     if path.is_dir():
-        return _open_folder(path)
+        return _open_folder(path, skip_unreadable)
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
         return _open_image(path)
@@ -262,19 +268,39 @@ def folder_images(folder: Path) -> list[Path]:
     return sorted(images, key=lambda p: _natural_key(p.name))
 
 
-def _open_folder(folder: Path) -> FrameSource:
+def _open_folder(folder: Path, skip_unreadable: bool = False) -> FrameSource:
     files = folder_images(folder)
     if not files:
         raise UserError(f"{folder}: no images in folder (looking for {' '.join(IMAGE_EXTENSIONS)})")
-    first, focal = _read_image(files[0])
+    skipped: list[str] = []
+    first = None
+    for path in files:  # the first readable image gives the size and focal
+        try:
+            first, focal = _read_image(path)
+            break
+        except UserError as e:
+            if not skip_unreadable:
+                raise
+            last = e
+    if first is None:
+        raise UserError(f"{folder}: no readable image in folder (the last: {last})")
     height, width = first.shape[:2]
 
     def read(start: int) -> Iterator[Frame]:
         for index in range(start, len(files)):
-            yield Frame(index, _read_image(files[index])[0], float(index), files[index].stem)
+            try:
+                image = _read_image(files[index])[0]
+            except UserError as e:
+                if not skip_unreadable:
+                    raise
+                if str(e) not in skipped:
+                    skipped.append(str(e))
+                continue
+            yield Frame(index, image, float(index), files[index].stem)
 
-    return FrameSource(folder, "folder", fps=None, count=len(files), size=(width, height),
-                       focal=focal, read=read)
+    source = FrameSource(folder, "folder", fps=None, count=len(files), size=(width, height), focal=focal, read=read)
+    source.skipped = skipped
+    return source
 
 
 # ---------------------------------------------------------------------------- video

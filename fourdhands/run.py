@@ -17,6 +17,7 @@ checkpoint and hand model valid, boxes file well formed), and reported as one li
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ class RunSettings:
     resume: bool = False
     translation: str = "crop"
     gap: int | None = None  # default: the checkpoint's training gap
-    independent: bool = False  # a folder of unrelated images
+    independent: bool = False  # a folder of unrelated images: an unreadable one is skipped, with a warning
     progress: bool = True
     detector_options: dict = field(default_factory=dict)
 
@@ -93,7 +94,7 @@ def open_run(input_path: str | Path, out: str | Path, s: RunSettings) -> OpenedR
     from .media import open_source
     from .outputs import RunOutputs
 
-    source = open_source(input_path)
+    source = open_source(input_path, skip_unreadable=s.independent)
     try:
         net, trained_gap = load_network(s.ckpt, s.hand_model, s.device)
         sequence = source.kind == "video" or (source.kind == "folder" and not s.independent)
@@ -241,12 +242,17 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
 
 
 def _decoded(source, timings: dict):
-    """The source's frames, the time spent decoding them added to ``timings["decode"]``."""
+    """The source's frames, the time spent decoding them added to ``timings["decode"]``;
+    a warning on stderr for each file the source passes over."""
     frames = iter(source)
+    warned = 0
     while True:
         t0 = time.perf_counter()
         frame = next(frames, None)
         timings["decode"] += time.perf_counter() - t0
+        for message in source.skipped[warned:]:
+            print(f"warning: {message}; skipped", file=sys.stderr)
+        warned = len(source.skipped)
         if frame is None:
             return
         yield frame
@@ -259,7 +265,8 @@ def _summary(input_path, out, s: RunSettings, o: OpenedRun, state: RunState, vid
         "frames": c["frames"], "frames_written": c["written"], "frames_already_done": c["skipped_done"],
         "frames_with_both_hands": c["both"], "frames_with_right_only": c["right"],
         "frames_with_left_only": c["left"], "frames_without_hands": c["none"],
-        "extra_hands_dropped": state.dropped,
+        "extra_hands_dropped": state.dropped, "files_skipped": len(o.source.skipped),
+        "skipped": list(o.source.skipped),
         "detector": "boxes file" if s.boxes else "mediapipe",
         "checkpoint": str(Path(s.ckpt) if s.ckpt else SHIPPED_CHECKPOINT),
         "hand_model": o.net.right_model.name, "flat_hand_mean": True,

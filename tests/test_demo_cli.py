@@ -31,6 +31,9 @@ def test_demo_runs_the_pipeline_on_its_clip_and_scores_it(demo, capsys):
     for name in ("overlay.mp4", "side.mp4", "summary.json"):
         assert (out / "result" / name).is_file(), name
     report = json.loads((out / "metrics.json").read_text())
+    # the summary names the folder the results are in, not the scratch folder they were written to
+    assert json.loads((out / "result" / "summary.json").read_text())["output"] == str(out / "result")
+    assert report["run"]["output"] == str(out / "result")
     gt = np.load(out / "input" / "ground_truth.npz")
     frames = len(gt["present"])
     assert report["run"]["frames"] == frames == len(list((out / "result" / "frames").glob("*.npz")))

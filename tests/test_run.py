@@ -189,6 +189,34 @@ def test_images_and_folders(tmp_path, ckpt, clip):
         assert s["kind"] == "image" and s["frames_with_both_hands"] == 1, mode
 
 
+def test_an_unreadable_photo_is_skipped_with_a_warning_and_counted(tmp_path, ckpt, clip, capsys):
+    import shutil
+
+    root, _ = clip
+    photos = tmp_path / "photos"
+    shutil.copytree(root / "images", photos)
+    (photos / "f1.png").write_bytes(b"not a png at all")
+    frames = json.loads((root / "boxes.json").read_text())["frames"]
+    boxes = tmp_path / "b.json"
+    boxes.write_text(json.dumps({"frames": {f"f{t}": frames[str(t)] for t in range(3)}}))
+    argv = ["run", str(photos), "--independent", "--ckpt", str(ckpt), "--boxes", str(boxes), "--no-render"]
+    capsys.readouterr()
+    assert main([*argv, "-o", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "f1.png: not a readable image" in err and "skipped" in err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["files_skipped"] == 1 and summary["frames_written"] == 2
+    assert sorted(p.stem for p in (tmp_path / "o" / "frames").glob("*.npz")) == ["f0", "f2"]
+    assert summary["output"] == str(tmp_path / "o")
+    # --strict: the same run, then a non-zero exit at the end
+    assert main([*argv, "-o", str(tmp_path / "s"), "--strict"]) == 2
+    assert "1 unreadable files were skipped (--strict)" in capsys.readouterr().err
+    assert len(list((tmp_path / "s" / "frames").glob("*.npz"))) == 2
+    # a sequence folder keeps the rule: an unreadable frame stops the run
+    assert main(["run", str(photos), "--ckpt", str(ckpt), "--boxes", str(boxes), "--no-render",
+                 "-o", str(tmp_path / "q")]) == 2
+
+
 def test_a_clip_without_hands_succeeds_empty(tmp_path, ckpt, clip, capsys):
     empty = tmp_path / "none.json"
     empty.write_text(json.dumps({"frames": {}}))
