@@ -14,10 +14,14 @@ Layout of ``OUT``::
 
 Every file is written atomically. A frame's ``.npz`` is written last, so its presence
 means the frame is complete; ``--resume`` redoes only frames without one.
+:class:`BackgroundWriter` does the rendering and encoding on a worker thread, so that the
+network waits only when a bounded queue of frames is full.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -68,6 +72,14 @@ class RunOutputs:
             (self.out / folder).mkdir(parents=True, exist_ok=True)
         self.timings = {"rendering": 0.0, "writing": 0.0}
         self._renderers: dict = {}
+        self._videos: dict | None = None  # kind -> VideoWriter, fed as frames are stored
+        self._fps = 0.0
+
+    def stream_videos(self, fps: float) -> None:
+        """Encode ``overlay.mp4`` and ``side.mp4`` as frames are stored (a video input,
+        rendering on), instead of reading the pictures back at the end."""
+        if self.render:
+            self._videos, self._fps = {}, float(fps)
 
     def done(self) -> set[str]:
         """Names of the frames already complete."""
@@ -75,15 +87,27 @@ class RunOutputs:
 
     def write(self, result: FrameResult, name: str, time_s: float, image: np.ndarray) -> None:
         """Write every file of one frame (``image`` `(H, W, 3)` uint8, the input frame)."""
+        self.store(result, name, time_s, self.pictures(result, image))
+
+    def pictures(self, result: FrameResult, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The frame's overlay and side view (None without rendering); drawn in the
+        calling thread, which holds the process's GL context."""
+        if not self.render:
+            return None
         t0 = time.perf_counter()
-        if self.render:
-            overlay = self._overlay(result, image)
-            side = self._side_view(result)
-            t1 = time.perf_counter()
-            self.timings["rendering"] += t1 - t0
-            _save_jpeg(self.out / "overlay" / f"{name}.jpg", overlay)
-            _save_jpeg(self.out / "side" / f"{name}.jpg", side)
-            t0 = t1
+        drawn = self._overlay(result, image), self._side_view(result)
+        self.timings["rendering"] += time.perf_counter() - t0
+        return drawn
+
+    def store(self, result: FrameResult, name: str, time_s: float, pictures) -> None:
+        """Encode and write one frame's files (``pictures`` from :meth:`pictures`); its
+        ``.npz`` last. Thread-safe against :meth:`pictures` (no GL here)."""
+        t0 = time.perf_counter()
+        if pictures is not None:
+            for kind, picture in zip(("overlay", "side"), pictures):
+                _save_jpeg(self.out / kind / f"{name}.jpg", picture)
+                if self._videos is not None:
+                    self._stream(kind, picture)
         if result.hands:
             write_meshes(self.out / "meshes" / f"{name}.glb",
                          {side: (h.vertices, self.faces[side], COLOURS[side]) for side, h in result.hands.items()})
@@ -92,10 +116,34 @@ class RunOutputs:
         write_params(self.out / "frames" / f"{name}.npz", record)  # last: marks the frame complete
         self.timings["writing"] += time.perf_counter() - t0
 
-    def videos(self, names: list[str], fps: float) -> list[str]:
-        """Assemble ``overlay.mp4`` and ``side.mp4`` from the frames' pictures."""
+    def _stream(self, kind: str, picture: np.ndarray) -> None:
         from .media import VideoWriter
 
+        video = self._videos.get(kind)
+        if video is None:
+            video = self._videos[kind] = VideoWriter(self.out / f"{kind}.mp4", self._fps, picture.shape[1::-1])
+        if picture.shape[1::-1] != video.size:
+            picture = np.asarray(Image.fromarray(picture).resize(video.size))
+        video.write(picture)
+
+    def abort_videos(self) -> None:
+        """Drop the videos being streamed (a run that stopped): no partial file is left."""
+        for video in (self._videos or {}).values():
+            video.abort()
+        self._videos = None
+
+    def videos(self, names: list[str], fps: float) -> list[str]:
+        """Finish ``overlay.mp4`` and ``side.mp4``: the streamed ones when they hold every
+        frame of ``names``, else assembled from the frames' pictures (a resumed run)."""
+        from .media import VideoWriter
+
+        streamed = self._videos or {}
+        if len(streamed) == 2 and all(v.frames_written == len(names) for v in streamed.values()):
+            for video in streamed.values():
+                video.close()
+            self._videos = None
+            return ["overlay.mp4", "side.mp4"]
+        self.abort_videos()
         written = []
         for kind in ("overlay", "side"):
             paths = [self.out / kind / f"{n}.jpg" for n in names]
@@ -157,6 +205,53 @@ class RunOutputs:
         roots = np.stack([h.keypoints_3d[0] for h in result.hands.values()])
         return framed_view(self._meshes(result), "side", SIDE_VIEW_SIZE, centre=roots.mean(0),
                            radius=SIDE_VIEW_RADIUS)
+
+
+class BackgroundWriter:
+    """A :class:`RunOutputs` whose encoding and writing (:meth:`RunOutputs.store`) run on
+    one worker thread, in order, behind a queue of ``depth`` frames; the pictures are drawn
+    in the caller's thread (GL contexts belong to one thread), and :meth:`write` blocks
+    only while the queue is full. An error raised by the worker (a full disk, an interrupt
+    in a test) is raised again by the next :meth:`write` or by :meth:`close`; the frames
+    queued after it are dropped (a frame's files are complete or absent, so ``--resume``
+    redoes them). ``waited`` is the time the caller spent blocked."""
+
+    def __init__(self, writer, depth: int = 4):
+        self.writer, self.waited = writer, 0.0
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="fourdhands-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, result: FrameResult, name: str, time_s: float, image: np.ndarray) -> None:
+        """:meth:`RunOutputs.write`, its files written in the background."""
+        self._raise()
+        pictures = self.writer.pictures(result, image)
+        t0 = time.perf_counter()
+        self._queue.put((result, name, time_s, pictures))
+        self.waited += time.perf_counter() - t0
+
+    def close(self, raise_errors: bool = True) -> None:
+        """Wait for the queued frames to be written and stop the worker (again: no-op)."""
+        if self._thread.is_alive():
+            t0 = time.perf_counter()
+            self._queue.put(None)
+            self._thread.join()
+            self.waited += time.perf_counter() - t0
+        if raise_errors:
+            self._raise()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self.writer.store(*item)
+                except BaseException as e:  # raised again in the caller's thread
+                    self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
 
 def _save_jpeg(path: Path, image: np.ndarray) -> None:

@@ -4,8 +4,10 @@ Four steps: *open* (:func:`open_run`: the input, the network, the detector and t
 folder), then for each frame *detect* (:mod:`fourdhands.detect`: MediaPipe with left/right
 tracking, or a boxes file whose sides are given), *reconstruct*
 (:class:`~fourdhands.pipeline.Reconstructor`) and *write*
-(:class:`~fourdhands.outputs.RunOutputs`), held by :class:`RunState`. The summary times
-decode, detection, crops, backbone, fusion, rendering and writing.
+(:class:`~fourdhands.outputs.RunOutputs`, on a background thread), held by
+:class:`RunState`. The summary times decode, detection, crops, backbone, fusion,
+rendering and writing (writing on the writer's thread, beside the network) and
+``writer_wait``, the time the network waited for the writer.
 
 A video or a folder is one sequence: tracking and temporal windows run through it. A
 single image, or a folder with ``independent=True``, is a set of unrelated pictures: each
@@ -26,9 +28,12 @@ import numpy as np
 
 from .errors import UserError
 from .io import ensure_output_dir, write_json
+from .outputs import BackgroundWriter
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "checkpoints" / "mediapipe_full"
-STAGES = ("decode", "detection", "crops", "backbone", "fusion", "rendering", "writing")
+#: timed stages; "writing" runs on the writer's thread beside the others, "writer_wait" is
+#: the time the run spent waiting for it
+STAGES = ("decode", "detection", "crops", "backbone", "fusion", "rendering", "writing", "writer_wait")
 
 
 @dataclass
@@ -109,6 +114,8 @@ def open_run(input_path: str | Path, out: str | Path, s: RunSettings) -> OpenedR
         raise
     faces = {side: model.faces.cpu().numpy() for side, model in (("right", net.right_model), ("left", net.left_model))}
     writer = RunOutputs(out, faces, net.right_model.name, render=s.render)
+    if source.kind == "video" and not s.resume:
+        writer.stream_videos(source.fps)
     focal = s.focal if s.focal is not None else source.focal
     if focal is None:
         focal = float(field_of_view_focal(torch.tensor(source.size, dtype=torch.float64)))
@@ -136,6 +143,7 @@ class RunState:
         self.dropped = 0
         self.offset = 0
         self.recon = self._reconstructor(0) if opened.sequence else None
+        self.sink = BackgroundWriter(opened.writer)
 
     def _reconstructor(self, base: int):
         """A reconstructor whose frame 0 is input ``base``."""
@@ -192,7 +200,8 @@ class RunState:
         return results
 
     def write(self, results) -> None:
-        """Step 4: write each result with its frame; let go of frames no longer needed."""
+        """Step 4: hand each result with its frame to the background writer; let go of
+        frames no longer needed (the writer holds its own references)."""
         for r in results:
             if r is None:
                 continue
@@ -200,7 +209,7 @@ class RunState:
             self.counts["written"] += 1
             present = set(r.hands)
             self.counts["both" if len(present) == 2 else (present.pop() if present else "none")] += 1
-            self.o.writer.write(r, self.names[index], self.times[index], self.images[index])
+            self.sink.write(r, self.names[index], self.times[index], self.images[index])
         kept_from = self.recon.next_out + self.offset
         for i in [i for i in self.images if i < kept_from]:
             del self.images[i]
@@ -223,10 +232,18 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
                 bar.update(1)
         if opened.sequence:
             state.write(state.finish())
+        state.sink.close()
     except KeyboardInterrupt:
-        raise UserError(f"{out}: interrupted after {state.counts['written']} frames; run again with --resume "
-                        "to continue") from None
+        state.sink.close(raise_errors=False)  # what was queued is written
+        opened.writer.abort_videos()
+        written = len(opened.writer.done())
+        raise UserError(f"{out}: interrupted after {written} frames; run again with --resume to continue") from None
+    except BaseException:
+        state.sink.close(raise_errors=False)
+        opened.writer.abort_videos()
+        raise
     finally:
+        state.sink.close(raise_errors=False)
         if bar is not None:
             bar.close()
         opened.source.close()
@@ -234,8 +251,9 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
         raise UserError(f"{input_path}: no frames")
     t0 = time.perf_counter()
     videos = opened.writer.videos(state.names, opened.source.fps) if opened.source.kind == "video" and s.render else []
-    opened.writer.timings["writing"] += time.perf_counter() - t0
     _add(state.timings, opened.writer.timings)
+    # what writing cost the run: waiting for the queue, then for the last frames and the videos
+    state.timings["writer_wait"] = state.sink.waited + time.perf_counter() - t0
     summary = _summary(input_path, final_out or out, s, opened, state, videos, time.perf_counter() - started)
     write_json(Path(out) / "summary.json", summary)
     return summary

@@ -138,7 +138,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, ckpt, clip, result
     from fourdhands.errors import UserError
 
     out = tmp_path / "out"
-    real = outputs.RunOutputs.write
+    real = outputs.RunOutputs.store  # on the background writer's thread
     calls = {"n": 0}
 
     def flaky(self, *a, **k):
@@ -147,12 +147,13 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, ckpt, clip, result
         calls["n"] += 1
         return real(self, *a, **k)
 
-    monkeypatch.setattr(outputs.RunOutputs, "write", flaky)
+    monkeypatch.setattr(outputs.RunOutputs, "store", flaky)
     settings = _settings(ckpt, clip, focal=float(clip[1]["K"][0, 0, 0]), render=False)
     with pytest.raises(UserError, match="--resume"):
         run(clip[0] / "clip.mp4", out, settings)
     assert len(list((out / "frames").glob("*.npz"))) == 4
-    monkeypatch.setattr(outputs.RunOutputs, "write", real)
+    assert not list(out.glob(".*")), "the streamed videos' temporary files were left behind"
+    monkeypatch.setattr(outputs.RunOutputs, "store", real)
     with pytest.raises(UserError, match="already holds results"):
         run(clip[0] / "clip.mp4", out, settings)
     settings.resume = True
