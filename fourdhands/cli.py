@@ -132,7 +132,8 @@ def _run(args: argparse.Namespace) -> None:
 
     settings = RunSettings(ckpt=args.ckpt, hand_model=args.hand_model, focal=args.focal, boxes=args.boxes,
                            principal_point=args.principal_point, device=args.device, render=not args.no_render, resume=args.resume,
-                           translation=args.translation, gap=args.gap, independent=args.independent)
+                           translation=args.translation, gap=args.gap, independent=args.independent,
+                           refine=args.refine, smooth=args.smooth, animation=not args.no_animation)
     s = run(args.input, args.output, settings)
     print(f"{s['output']}: {s['frames_written']} frames written ({s['frames_already_done']} already done) "
           f"of {s['frames']}: both hands in {s['frames_with_both_hands']}, right only "
@@ -303,6 +304,13 @@ def _add_run(sub) -> None:
     run.add_argument("--independent", action="store_true",
                      help="treat a folder's images as unrelated pictures, not frames of one video "
                           "(an unreadable one is skipped with a warning)")
+    run.add_argument("--refine", action="store_true",
+                     help="after the network, optimise the whole clip (2D evidence, smoothness on SO(3), "
+                          "no hand-hand interpenetration, joint limits), in windows")
+    run.add_argument("--smooth", action="store_true",
+                     help="the online One-Euro filter on keypoints and rotations (live use: no look-ahead)")
+    run.add_argument("--no-animation", action="store_true",
+                     help="skip animation.glb, the sequence as one animated, skinned glTF")
     run.add_argument("--strict", action="store_true",
                      help="with --independent, exit with an error at the end if any file was skipped")
     run.set_defaults(func=_run)

@@ -210,6 +210,9 @@ class Reconstructor:
         a frame whose result is not ``needed``)."""
         index = self.seen
         self.seen += 1
+        # a box of no size (a hand hidden behind the other) gives no crop: no hand there
+        hands = tuple(hand if hand is not None and np.all(np.isfinite(hand.box)) and min(hand.box[2:]) > 0 else None
+                      for hand in hands)
         h, w = image.shape[:2]
         f = float(field_of_view_focal(torch.tensor([w, h], dtype=torch.float64))) if focal is None else float(focal)
         boxes = np.array([hand.box if hand is not None else (0.0, 0.0, 0.0, 0.0) for hand in hands], float)

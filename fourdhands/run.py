@@ -53,6 +53,9 @@ class RunSettings:
     independent: bool = False  # a folder of unrelated images: an unreadable one is skipped, with a warning
     progress: bool = True
     detector_options: dict = field(default_factory=dict)
+    refine: bool = False  # clip-level optimisation after the network (sequences)
+    smooth: bool = False  # the online One-Euro filter (sequences)
+    animation: bool = True  # a sequence's animated glTF, animation.glb
 
 
 def load_network(ckpt: str | None, hand_model: str | None, device: str):
@@ -100,6 +103,9 @@ def open_run(input_path: str | Path, out: str | Path, s: RunSettings) -> OpenedR
     from .outputs import RunOutputs
 
     source = open_source(input_path, skip_unreadable=s.independent)
+    if (s.refine or s.smooth) and not (source.kind == "video" or (source.kind == "folder" and not s.independent)):
+        print("note: --refine / --smooth act on a sequence; unrelated images are left as the network gives them",
+              file=sys.stderr)
     try:
         net, trained_gap = load_network(s.ckpt, s.hand_model, s.device)
         sequence = source.kind == "video" or (source.kind == "folder" and not s.independent)
@@ -144,6 +150,11 @@ class RunState:
         self.offset = 0
         self.recon = self._reconstructor(0) if opened.sequence else None
         self.sink = BackgroundWriter(opened.writer)
+        self.temporal = None
+        if opened.sequence and (settings.refine or settings.smooth):
+            from .temporal_stage import TemporalStage
+
+            self.temporal = TemporalStage(opened.net, settings.refine, settings.smooth, opened.source.fps)
 
     def _reconstructor(self, base: int):
         """A reconstructor whose frame 0 is input ``base``."""
@@ -188,15 +199,19 @@ class RunState:
             self.offset = index
             self.recon = self._reconstructor(index)
         tracked = tuple(TrackedHand(d.box, d.score, d.landmarks) if d is not None else None for d in hands)
+        if self.temporal is not None:
+            self.temporal.landmarks(index, tracked)
         results = list(self.recon.push(frame.image, tracked, self.o.focal, self.s.principal_point))
         if not self.o.sequence:
             results += self.finish()
-        return results
+        return self.temporal.push(results) if self.temporal is not None else results
 
     def finish(self) -> list:
         """The reconstructor's last results (the end of a sequence or of one image)."""
         results = list(self.recon.finish())
         _add(self.timings, self.recon.timings)
+        if self.temporal is not None:
+            results = self.temporal.push(results) + self.temporal.finish()
         return results
 
     def write(self, results) -> None:
@@ -211,6 +226,8 @@ class RunState:
             self.counts["both" if len(present) == 2 else (present.pop() if present else "none")] += 1
             self.sink.write(r, self.names[index], self.times[index], self.images[index])
         kept_from = self.recon.next_out + self.offset
+        if self.temporal is not None:  # frames held back by refinement are still to be written
+            kept_from = min(kept_from, self.temporal.released)
         for i in [i for i in self.images if i < kept_from]:
             del self.images[i]
 
@@ -251,12 +268,30 @@ def run(input_path: str | Path, out: str | Path, settings: RunSettings | None = 
         raise UserError(f"{input_path}: no frames")
     t0 = time.perf_counter()
     videos = opened.writer.videos(state.names, opened.source.fps) if opened.source.kind == "video" and s.render else []
+    if opened.sequence and s.animation:
+        _animation(Path(out), state.names, opened.net, opened.source.fps)
     _add(state.timings, opened.writer.timings)
     # what writing cost the run: waiting for the queue, then for the last frames and the videos
     state.timings["writer_wait"] = state.sink.waited + time.perf_counter() - t0
     summary = _summary(input_path, final_out or out, s, opened, state, videos, time.perf_counter() - started)
     write_json(Path(out) / "summary.json", summary)
     return summary
+
+
+def _animation(out: Path, names: list[str], net, fps: float | None) -> None:
+    """``animation.glb``: the sequence's written frames as one animated glTF (frames read
+    back from ``frames/*.npz``, so a resumed run's earlier frames are in it too)."""
+    from .export import read_params
+    from .gltf_animation import write_animation
+
+    frames = []
+    for name in names:
+        path = out / "frames" / f"{name}.npz"
+        record = read_params(path) if path.is_file() else {}
+        frames.append({side: record[side] for side in ("right", "left") if side in record})
+    if any(frames):
+        write_animation(out / "animation.glb", frames, {"right": net.right_model, "left": net.left_model},
+                        fps or 30.0)
 
 
 def _decoded(source, timings: dict):
@@ -284,6 +319,8 @@ def _summary(input_path, out, s: RunSettings, o: OpenedRun, state: RunState, vid
         "frames_with_both_hands": c["both"], "frames_with_right_only": c["right"],
         "frames_with_left_only": c["left"], "frames_without_hands": c["none"],
         "extra_hands_dropped": state.dropped, "files_skipped": len(o.source.skipped),
+        "temporal": state.temporal.summary() if state.temporal is not None else None,
+        "animation": "animation.glb" if (Path(out) / "animation.glb").is_file() else None,
         "skipped": list(o.source.skipped),
         "detector": "boxes file" if s.boxes else "mediapipe",
         "checkpoint": str(Path(s.ckpt) if s.ckpt else SHIPPED_CHECKPOINT),

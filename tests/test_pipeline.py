@@ -110,6 +110,14 @@ def test_memory_stays_bounded_on_a_long_stream(net):
     assert peak <= 2 * reach + 4 + 1, peak
 
 
+def test_a_box_of_no_size_is_no_hand_not_a_crash(net):
+    images = [np.zeros((H, W, 3), np.uint8)] * 3
+    hands = [(TrackedHand((40, 50, 30, 36)), TrackedHand((80, 50, 0.0, 0.0)))] * 3  # the left hidden: a point
+    results, _ = _stream(net, (images, hands))
+    assert all(set(r.hands) == {"right"} and r.v is None for r in results)
+    assert all(np.isfinite(r.hands["right"].vertices).all() for r in results)
+
+
 def test_a_resumed_run_reproduces_the_frames_it_redoes(net, clip):
     full, _ = _stream(net, clip)
     partial, _ = _stream(net, clip, needed=lambda i: i >= 5)

@@ -267,3 +267,42 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(tmp_path, ckpt, clip, 
     _one_line_error(capsys, ["run", str(root / "clip.mp4"), *base, "--hand-model", str(not_mano)], "MANO_RIGHT.pkl")
     _one_line_error(capsys, ["run", str(root / "clip.mp4"), *base, "--focal", "-3"], "positive")
     assert not (tmp_path / "out").exists(), "a failed run wrote its output folder"
+
+
+def test_refine_and_smooth_write_what_they_changed_and_say_it(tmp_path, ckpt, clip, result, capsys):
+    from fourdhands.export import read_params
+    from fourdhands.refine import TERMS, RefineConfig
+
+    out = tmp_path / "refined"
+    s = run(clip[0] / "clip.mp4", out, _settings(ckpt, clip, focal=float(clip[1]["K"][0, 0, 0]), render=False,
+                                                   refine=True, smooth=True))
+    assert s["frames_written"] == F
+    t = s["temporal"]
+    assert t["refine"] and t["smooth"] and t["refinement"]["frames"] >= F
+    assert set(t["refinement"]["terms_per_frame"]) == set(TERMS)
+    terms = t["refinement"]["terms_per_frame"]
+    weights = RefineConfig()
+
+    def energy(when):
+        return sum(getattr(weights, k) * v[when] for k, v in terms.items())
+    assert energy("after") < energy("before")  # the optimisation lowered what it minimises
+    # the written frames are the refined ones, and agree with themselves
+    a = read_params(out / "frames" / "frame_000004.npz")["right"]
+    b = read_params(result[0] / "frames" / "frame_000004.npz")["right"]
+    assert not np.allclose(a["keypoints_3d"], b["keypoints_3d"])
+    p = a["keypoints_3d"] @ read_params(out / "frames" / "frame_000004.npz")["K"].T
+    np.testing.assert_allclose(a["keypoints_2d"], p[:, :2] / p[:, 2:], atol=1e-3)
+    # the clip's animation, read back by trimesh: both hands, every frame's mesh
+    import trimesh
+
+    scene = trimesh.load(out / "animation.glb", force="scene")
+    assert {"right_hand", "left_hand"} <= set(scene.graph.nodes) and s["animation"] == "animation.glb"
+    # a single image has no motion: said, and left alone
+    frames = json.loads((clip[0] / "boxes.json").read_text())["frames"]
+    boxes = tmp_path / "f0.json"
+    boxes.write_text(json.dumps({"frames": {"f0": frames["0"]}}))
+    capsys.readouterr()
+    one = run(clip[0] / "images" / "f0.png", tmp_path / "one", RunSettings(
+        ckpt=str(ckpt), boxes=str(boxes), progress=False, refine=True, render=False))
+    assert "--refine / --smooth act on a sequence" in capsys.readouterr().err
+    assert one["temporal"] is None and one["animation"] is None

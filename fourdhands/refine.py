@@ -1,0 +1,356 @@
+"""Clip-level refinement (``fourdhands run --refine``): after the network, one
+optimisation over the clip, in windows so that memory stays bounded on long videos.
+
+Variables, per hand and frame where it is present: a turn of the root (axis-angle,
+applied on the left of the network's rotation, so on SO(3)), a change of the 15 finger
+axis-angles and of the translation; the shape stays the network's. The energy
+(:class:`RefineConfig` holds each weight; :mod:`fourdhands.refine_terms` each term):
+
+- ``reprojection``: the projected keypoints against the 2D evidence, the network's own
+  keypoints and the detector's landmarks where it has them, robust (Geman-McClure) and
+  weighted by confidence;
+- ``rotation_prior`` and ``transl_prior``: staying near the network's prediction;
+- ``joint_smoothness`` and ``rotation_smoothness``: second differences over time of the
+  keypoints and of every joint's rotation (chordal, on SO(3));
+- ``penetration``: points of one hand inside the other, by exact inside tests (winding
+  numbers) on the closed mesh (the open model's is watertight; MANO's is capped at the
+  wrist), pushed to the other's surface;
+- ``limits``: finger articulation beyond the joint limits.
+
+:class:`ClipRefiner` streams: windows of ``window`` new frames are optimised with the
+last ``context`` frames already written held fixed before them (smoothness across the
+seam), and the last ``overlap`` frames are optimised again with the next window. A hand
+present in fewer than two frames of a window, and a clip of one frame, are left as the
+network gave them; a window whose energy turns non-finite falls back to the network's
+results, with a warning naming its frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import refine_terms as terms
+from .geometry.inside import boundary_loops, close_holes, inside, vertex_normals
+from .geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from .hands.joints import keypoints_from_joints
+from .hands.lbs import batch_rigid_transform, pose_blend_shapes, skin_vertices
+from .pipeline import SIDES, FrameResult
+
+TERMS = ("reprojection", "rotation_prior", "transl_prior", "joint_smoothness", "rotation_smoothness",
+         "penetration", "limits")
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Weights (each term is a mean, in the units its docstring names) and the schedule."""
+
+    reprojection: float = 0.05  # per px^2 (robust): a 4.5 px residual costs 1
+    robust_px: float = 12.0  # Geman-McClure scale: residuals far beyond it stop pulling
+    network_weight: float = 0.5  # confidence of the network's own 2D keypoints
+    detector_weight: float = 1.0  # times the detector's score, for its landmarks
+    rotation_prior: float = 1.0 / 0.05 ** 2  # per rad^2: 0.05 rad (3 deg) costs 1
+    transl_prior: float = 1.0  # per (transl_scale m)^2
+    transl_scale: float = 0.01
+    joint_smoothness: float = 3.0  # per (accel_scale m / frame^2)^2
+    accel_scale: float = 0.001
+    robust_accel: float = 300.0  # accel_scale units: larger jumps are a tracker's, not jitter
+    rotation_smoothness: float = 100.0  # per squared chordal change of a frame-to-frame rotation
+    penetration: float = 100.0  # per (transl_scale m)^2 of depth
+    limits: float = 100.0  # per rad^2 beyond the limits
+    window: int = 32  # new frames per optimisation
+    overlap: int = 8  # of them, optimised again with the next window
+    context: int = 2  # frames already final, held fixed before a window
+    steps: int = 12  # L-BFGS iterations per round
+    rounds: int = 2  # rounds of minimisation, each after new inside tests
+    inside_stride: int = 4  # every k-th vertex is tested (the fingertips always)
+    inside_near: float = 0.015  # metres: farther from the other hand's vertices is outside
+
+
+@dataclass
+class _Hand:
+    """One hand over a window: the network's parameters, the 2D evidence, the precomputed
+    rest shape, and the variables."""
+
+    side: str
+    present: torch.Tensor  # (T,) bool
+    free: torch.Tensor  # (T,) bool: present and optimised
+    R0: torch.Tensor  # (T, 3, 3) the network's root rotation
+    pose0: torch.Tensor  # (T, 45)
+    transl0: torch.Tensor  # (T, 3)
+    betas: torch.Tensor  # (T, 10)
+    joints_rest: torch.Tensor  # (T, 16, 3)
+    subset: torch.Tensor  # (N,) vertex ids the energy skins (tips first)
+    points_rest: torch.Tensor  # (T, N, 3) their rest positions
+    targets: torch.Tensor  # (2, T, 21, 2) network keypoints, landmarks
+    weights: torch.Tensor  # (2, T, 21)
+    omega: torch.Tensor  # (T, 3) variables
+    delta: torch.Tensor  # (T, 45)
+    shift: torch.Tensor  # (T, 3), in units of TRANSL_UNIT (well scaled beside the radians)
+
+
+class ClipRefiner:
+    """Refines a stream of :class:`~fourdhands.pipeline.FrameResult` (module docstring).
+
+    :meth:`push` a frame's result with its landmarks (side -> ``(landmarks (21, 2) or
+    None, score)``); it returns the results now final, in order; :meth:`finish` returns
+    the rest. ``report`` sums each term before and after, over the refined frames."""
+
+    def __init__(self, models: dict, config: RefineConfig | None = None):
+        self.models, self.config = models, config or RefineConfig()
+        self._subsets = {side: _subset(m, self.config.inside_stride) for side, m in models.items()}
+        self._closures = {side: boundary_loops(m.faces.cpu().numpy()) for side, m in models.items()}
+        self._new: list[tuple[FrameResult, dict]] = []
+        self._done: list[tuple[FrameResult, dict]] = []
+        self.report = {"before": dict.fromkeys(TERMS, 0.0), "after": dict.fromkeys(TERMS, 0.0), "windows": 0,
+                       "frames": 0, "fallbacks": [], "seconds": 0.0, "notes": []}
+
+    def push(self, result: FrameResult | None, landmarks: dict) -> list[FrameResult | None]:
+        self._new.append((result, landmarks))
+        return self._flush(final=False) if len(self._new) >= self.config.window else []
+
+    def finish(self) -> list[FrameResult | None]:
+        if len(self._done) + len(self._new) == 1:
+            self.report["notes"].append("a clip of one frame: left as the network gave it")
+            out, self._new = [r for r, _ in self._new], []
+            return out
+        return self._flush(final=True) if self._new else []
+
+    def _flush(self, final: bool) -> list[FrameResult | None]:
+        c = self.config
+        fixed = self._done[-c.context:] if c.context else []
+        frames = fixed + self._new
+        refined = self._refine(frames, len(fixed))
+        keep = 0 if final else min(c.overlap, len(self._new) - 1)
+        out = refined[len(fixed):len(frames) - keep]
+        self._done = (self._done + [(r, lm) for r, (_, lm) in zip(out, self._new)])[-max(c.context, 1):]
+        self._new = self._new[len(self._new) - keep:]
+        return out
+
+    def _refine(self, frames: list, fixed: int) -> list[FrameResult | None]:
+        t0 = time.perf_counter()
+        results = [r for r, _ in frames]
+        hands = {side: _hand(side, frames, fixed, self.models[side], self._subsets[side], self.config)
+                 for side in SIDES if side in self.models}
+        hands = {s: h for s, h in hands.items() if h is not None}
+        if not hands:
+            return results
+        insides = self._insides(results, hands)
+        before = self._energy(results, hands, insides)[1]
+        finite = True
+        for _ in range(self.config.rounds):  # the inside tests again between rounds
+            finite = self._minimise(results, hands, insides)
+            if not finite:
+                break
+            insides = self._insides(results, hands)
+        after = self._energy(results, hands, insides)[1] if finite else None
+        out = self._results(results, hands) if finite else None
+        return self._account(results, frames, fixed, before, after, out, time.perf_counter() - t0)
+
+    def _minimise(self, results, hands: dict, insides) -> bool:
+        """L-BFGS on the variables of the free frames (the energy is smooth once the inside
+        sets are fixed); False when the energy turned non-finite."""
+        params = [t for h in hands.values() for t in (h.omega, h.delta, h.shift)]
+        optimiser = torch.optim.LBFGS(params, lr=1.0, max_iter=self.config.steps, history_size=10,
+                                      line_search_fn="strong_wolfe")
+        finite = [True]
+
+        def closure():
+            optimiser.zero_grad()
+            loss = self._energy(results, hands, insides)[0]
+            if not torch.isfinite(loss):
+                finite[0] = False
+                return torch.zeros((), requires_grad=True)
+            loss.backward()
+            for h in hands.values():  # fixed context and absent frames do not move
+                for v in (h.omega, h.delta, h.shift):
+                    v.grad[~h.free] = 0.0
+            return loss
+
+        optimiser.step(closure)
+        return finite[0] and all(bool(torch.isfinite(p).all()) for p in params)
+
+    def _account(self, results, frames, fixed, before, after, out, seconds):
+        r = self.report
+        r["seconds"] += seconds
+        if out is None or not all(np.isfinite(h.vertices).all() for x in out if x for h in x.hands.values()):
+            names = [i for i, (res, _) in enumerate(frames[fixed:]) if res is not None]
+            r["fallbacks"].append(names)
+            print(f"warning: refinement of a window of {len(names)} frames turned non-finite; "
+                  "those frames keep the network's results", file=sys.stderr)
+            return results
+        r["windows"] += 1
+        n = len(frames) - fixed
+        r["frames"] += n
+        for k in TERMS:
+            r["before"][k] += before[k] * n
+            r["after"][k] += after[k] * n
+        return out
+
+    def _energy(self, results, hands: dict, insides: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """The weighted energy and its terms (floats), at the current variables."""
+        c = self.config
+        K = torch.as_tensor(np.stack([_K(r) for r in results]), dtype=torch.float32)
+        values = dict.fromkeys(TERMS, torch.zeros(()))
+        posed = {}
+        for side, h in hands.items():
+            rot, kp, points = _pose(h, self.models[side])
+            posed[side] = (kp, points)
+            values["reprojection"] = values["reprojection"] + terms.reprojection(kp, K, h.targets, h.weights, c.robust_px)
+            rot_prior, transl_prior = terms.staying_near(h.omega, h.delta, _translation(h) - h.transl0, h.present, c.transl_scale)
+            values["rotation_prior"] = values["rotation_prior"] + rot_prior
+            values["transl_prior"] = values["transl_prior"] + transl_prior
+            values["joint_smoothness"] = values["joint_smoothness"] + terms.joint_acceleration(
+                kp, h.present, c.accel_scale, c.robust_accel)
+            values["rotation_smoothness"] = values["rotation_smoothness"] + terms.rotation_acceleration(rot, h.present)
+            values["limits"] = values["limits"] + terms.limit_violation(h.pose0 + h.delta, side, h.present)
+        if insides and len(posed) == 2:
+            for side, other in (("right", "left"), ("left", "right")):
+                mask, nearest, normals = insides[side]
+                values["penetration"] = values["penetration"] + terms.penetration(
+                    posed[side][1], mask, posed[other][1], nearest, normals, c.transl_scale)
+        total = sum(getattr(c, k) * v for k, v in values.items())
+        return total, {k: float(v.detach()) for k, v in values.items()}
+
+    @torch.no_grad()
+    def _insides(self, results, hands: dict) -> dict | None:
+        """Per hand: which of its skinned points `(T, N)` are inside the other hand's closed
+        mesh (frames where both are present), the nearest of the other's skinned points
+        `(T, N)` and the outward normal there `(T, N, 3)`."""
+        if len(hands) < 2:
+            return None
+        meshes = {side: self._mesh(results, h) for side, h in hands.items()}
+        posed = {side: _pose(h, self.models[side])[2] for side, h in hands.items()}
+        found = {}
+        for side, other in (("right", "left"), ("left", "right")):
+            points, surface = posed[side], posed[other]
+            mask = torch.zeros(points.shape[:2], dtype=torch.bool)
+            nearest = torch.cdist(points, surface).argmin(-1)  # (T, N)
+            normals = torch.zeros_like(points)
+            both = hands[side].present & hands[other].present
+            for t in torch.nonzero(both).flatten().tolist():
+                verts, faces = meshes[other][t]
+                lo, hi = verts.min(0).values, verts.max(0).values
+                near = ((points[t] >= lo) & (points[t] <= hi)).all(-1)
+                if near.any():
+                    mask[t, near] = inside(points[t, near], verts, faces, near=self.config.inside_near)
+                normals[t] = vertex_normals(verts, faces)[hands[other].subset][nearest[t]]
+            found[side] = (mask, nearest, normals)
+        return found
+
+    def _mesh(self, results, h: _Hand) -> list:
+        """The hand's closed mesh per frame at the current variables (None where absent)."""
+        model = self.models[h.side]
+        rot = _rotations(h)
+        out = model(rotmats=rot, betas=h.betas)
+        verts = out.vertices + _translation(h)[:, None]
+        closed, faces = close_holes(verts, model.faces.cpu().numpy(), self._closures[h.side])
+        return [(closed[t], faces) if bool(h.present[t]) else None for t in range(len(verts))]
+
+    @torch.no_grad()
+    def _results(self, results, hands: dict) -> list[FrameResult | None]:
+        """The results with the refined hands (parameters, keypoints, vertices, v)."""
+        posed = {}
+        for side, h in hands.items():
+            model = self.models[side]
+            rot = _rotations(h)
+            out = model(rotmats=rot, betas=h.betas)
+            t = _translation(h)[:, None]
+            posed[side] = (matrix_to_axis_angle(rot[:, 0]), h.pose0 + h.delta, _translation(h),
+                           out.keypoints + t, out.vertices + t)
+        refined = []
+        for t, r in enumerate(results):
+            if r is None:
+                refined.append(None)
+                continue
+            new = dict(r.hands)
+            for side, (go, hp, tr, kp, vs) in posed.items():
+                if side in new and bool(hands[side].free[t]):
+                    kp_t = kp[t].numpy().astype(np.float64)
+                    new[side] = dataclasses.replace(
+                        new[side], global_orient=go[t].numpy().astype(np.float64),
+                        hand_pose=hp[t].numpy().astype(np.float64), transl=tr[t].numpy().astype(np.float64),
+                        keypoints_3d=kp_t, keypoints_2d=_project_np(kp_t, r.K), vertices=vs[t].numpy().astype(np.float64))
+            v = new["left"].keypoints_3d[0] - new["right"].keypoints_3d[0] if len(new) == 2 else None
+            refined.append(dataclasses.replace(r, hands=new, v=v))
+        return refined
+
+
+def _K(r: FrameResult | None) -> np.ndarray:
+    return np.eye(3) if r is None else np.asarray(r.K, np.float64)
+
+
+def _project_np(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    p = points @ np.asarray(K).T
+    return p[:, :2] / p[:, 2:]
+
+
+def _subset(model, stride: int) -> torch.Tensor:
+    """Vertex ids the energy skins: the fingertips first, then every ``stride``-th vertex."""
+    tips = model.tip_vertex_ids.cpu()
+    rest = torch.arange(0, model.num_vertices, stride)
+    return torch.cat([tips, rest[~torch.isin(rest, tips)]])
+
+
+def _hand(side: str, frames: list, fixed: int, model, subset: torch.Tensor, c: RefineConfig) -> _Hand | None:
+    """The window's track of one hand, or None when it is present in fewer than two
+    frames (a hand seen once is left as the network gave it)."""
+    T = len(frames)
+    present = torch.tensor([r is not None and side in r.hands for r, _ in frames])
+    if int(present[fixed:].sum()) < 2:
+        return None
+    f32 = dict(dtype=torch.float32)
+    go, hp, tr, betas = (torch.zeros(T, n, **f32) for n in (3, 45, 3, 10))
+    targets, weights = torch.zeros(2, T, 21, 2, **f32), torch.zeros(2, T, 21, **f32)
+    for t, (r, landmarks) in enumerate(frames):
+        if not bool(present[t]):
+            continue
+        h = r.hands[side]
+        go[t], hp[t], tr[t], betas[t] = (torch.as_tensor(np.asarray(x, np.float64), **f32)
+                                         for x in (h.global_orient, h.hand_pose, h.transl, h.betas))
+        targets[0, t], weights[0, t] = torch.as_tensor(h.keypoints_2d, **f32), 1.0
+        lm, score = (landmarks or {}).get(side, (None, 0.0))
+        if lm is not None:
+            targets[1, t], weights[1, t] = torch.as_tensor(np.asarray(lm, np.float64), **f32), float(score)
+    free = present.clone()
+    free[:fixed] = False
+    weights = weights * torch.tensor([c.network_weight, c.detector_weight])[:, None, None]
+    with torch.no_grad():
+        rest = model(rotmats=torch.eye(3).expand(T, 16, 3, 3), betas=betas)
+    return _Hand(side, present, free, axis_angle_to_matrix(go), hp, tr, betas, rest.joints,
+                 subset, rest.vertices[:, subset], targets, weights, torch.zeros(T, 3, requires_grad=True),
+                 torch.zeros(T, 45, requires_grad=True), torch.zeros(T, 3, requires_grad=True))
+
+
+TRANSL_UNIT = 0.01  # metres per unit of the translation variable
+
+
+def _translation(h: _Hand) -> torch.Tensor:
+    """`(T, 3)` the hand's translation at the current variables."""
+    return h.transl0 + TRANSL_UNIT * h.shift
+
+
+def _rotations(h: _Hand) -> torch.Tensor:
+    """`(T, 16, 3, 3)`: the root turned by ``omega``, the fingers by ``pose0 + delta``."""
+    root = axis_angle_to_matrix(h.omega) @ h.R0
+    fingers = axis_angle_to_matrix((h.pose0 + h.delta).reshape(-1, 15, 3))
+    return torch.cat([root[:, None], fingers], dim=1)
+
+
+def _pose(h: _Hand, model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rotations `(T, 16, 3, 3)`, keypoints `(T, 21, 3)` and the skinned subset `(T, N, 3)`
+    (camera frame) at the current variables: linear blend skinning of the subset only."""
+    rot = _rotations(h)
+    joints, rel = batch_rigid_transform(rot, h.joints_rest, model.parents.tolist())
+    points = h.points_rest
+    if bool(model.posedirs.any()):  # MANO's pose correctives (the open model has none)
+        points = points + pose_blend_shapes(rot, model.posedirs[h.subset])
+    skinned = skin_vertices(points, model.lbs_weights[h.subset], rel)
+    t = _translation(h)[:, None]
+    kp = keypoints_from_joints(joints + t, skinned + t, torch.arange(5))
+    return rot, kp, skinned + t
