@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+import orjson
 import trimesh
 
 from .errors import UserError
@@ -105,8 +106,9 @@ def params_record(hands: Mapping[str, Mapping[str, np.ndarray]], *, hand_model: 
 def write_params(path: str | os.PathLike, record: Mapping, compact: bool = False) -> None:
     """Write a :func:`params_record` as JSON (nested) or NPZ (``side/name`` keys).
 
-    ``compact``: JSON without indentation (a quarter of the time for records with
-    vertices, e.g. one per video frame)."""
+    ``compact``: JSON without indentation (smaller, for records with vertices, e.g. one
+    per video frame). JSON is encoded by ``orjson`` (3-10x the standard library's speed,
+    the same document)."""
     path = Path(path)
     suffix = _suffix(path, PARAM_FORMATS, "parameters")
     _writable_parent(path)
@@ -115,8 +117,7 @@ def write_params(path: str | os.PathLike, record: Mapping, compact: bool = False
         raise ValueError(f"parameter record lacks {missing}: build it with params_record")
     with atomic_path(path) as tmp:
         if suffix == ".json":
-            text = json.dumps(_plain(dict(record)), **({"separators": (",", ":")} if compact else {"indent": 2}))
-            tmp.write_text(text + "\n")
+            tmp.write_bytes(orjson.dumps(_plain(dict(record)), option=0 if compact else orjson.OPT_INDENT_2) + b"\n")
         else:
             flat = {}
             for key, value in record.items():

@@ -107,10 +107,10 @@ def test_interpenetrating_hands_are_pushed_apart(models):
     faces = models["left"].faces
 
     def inner(results):
-        return sum(int(inside(torch.as_tensor(r.hands["right"].vertices, dtype=torch.float32),
+        return sum(int(inside(torch.as_tensor(r.hands["right"].vertices[::3], dtype=torch.float32),
                               torch.as_tensor(r.hands["left"].vertices, dtype=torch.float32), faces).sum())
                    for r in results)
-    assert inner(seen) > 700
+    assert inner(seen) > 200
     out, refiner = _refine(models, seen, config=RefineConfig(window=10, overlap=3, penetration=1000.0))
     assert refiner.report["after"]["penetration"] < refiner.report["before"]["penetration"] / 5
     assert inner(out) < inner(seen) / 5
