@@ -26,6 +26,8 @@ def _joints(t):
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("DexYCB")
     (root / "calibration" / "intrinsics").mkdir(parents=True)
+    (root / "calibration" / "mano_x").mkdir()
+    (root / "calibration" / "mano_x" / "mano.yml").write_text(yaml.safe_dump({"betas": [0.5] * 10}))
     for k, serial in enumerate(SERIALS):
         (root / "calibration" / "intrinsics" / f"{serial}_640x480.yml").write_text(yaml.safe_dump(
             {"color": {"fx": 600.0 + k, "fy": 610.0, "ppx": 320.0, "ppy": 240.0}}))
@@ -42,7 +44,8 @@ def root(tmp_path_factory):
             for t in range(FRAMES):
                 joints = -np.ones((21, 3)) if t == 1 else _joints(t)  # frame 1: no hand annotated
                 np.savez(rec / serial / f"labels_{t:06d}.npz", joint_3d=joints[None].astype(np.float32),
-                         joint_2d=np.zeros((1, 21, 2), np.float32), pose_m=np.zeros((1, 51), np.float32))
+                         joint_2d=np.zeros((1, 21, 2), np.float32),
+                         pose_m=np.arange(51, dtype=np.float32)[None] * 0.01 * (t != 1))
                 Image.new("RGB", (640, 480)).save(rec / serial / f"color_{t:06d}.jpg")
     return root
 
@@ -86,6 +89,12 @@ def test_reading_a_split(one_subject):
     assert source[1].K[0, 0] == 601.0  # each camera its own intrinsics
     assert not gt["present"][:, 0].any() and not bool(gt["has_mano"])
     assert left.frame(0).shape == (480, 640, 3)
+    # the fit: pose_m's root, 45 PCA coefficients and translation, the subject's betas
+    assert gt["fit_valid"].tolist() == [[False, True], [False, False], [False, True]]
+    assert bool(gt["fit_pca"]) and bool(gt["fit_mean_relative"])
+    np.testing.assert_allclose(gt["fit_pose"][0, 1], np.arange(48) * 0.01, atol=1e-6)
+    np.testing.assert_allclose(gt["fit_transl"][0, 1], np.arange(48, 51) * 0.01, atol=1e-6)
+    np.testing.assert_allclose(gt["fit_betas"][0, 1], 0.5)
 
 
 def test_bad_setups_and_folders_are_one_line_errors(tmp_path):

@@ -52,3 +52,16 @@ def test_an_unknown_translation_puts_the_wrist_on_the_annotated_one(models):
     out = ours(**{k: torch.tensor(v) for k, v in p.items()})
     np.testing.assert_allclose(out.keypoints[1, 0].numpy(), wrist[1], atol=1e-12)
     assert not np.allclose(out.keypoints[0, 0].numpy(), wrist[0])  # known translations are kept
+
+
+def test_a_pca_fit_uses_the_models_components(models):
+    ours, theirs = models
+    pose, betas, transl, R, t = _fits(seed=2)
+    components = ours.hands_components.numpy()
+    fingers = pose[:, 3:] @ components  # the 45 PCA coefficients, by hand
+    world = theirs(global_orient=torch.tensor(pose[:, :3]), hand_pose=torch.tensor(fingers),
+                   betas=torch.tensor(betas), transl=torch.tensor(transl)).vertices.numpy()
+    want = np.einsum("nij,nvj->nvi", R, world) + t[:, None]
+    p = fit_to_camera(ours, pose, betas, transl, R, t, mean_relative=True, pca=True)
+    got = ours(**{k: torch.tensor(v) for k, v in p.items()}).vertices.numpy()
+    np.testing.assert_allclose(got, want, atol=1e-10)

@@ -157,7 +157,8 @@ class HandWindows(Dataset):
                 f = frames[rows]
                 params = fit_to_camera(self.models[side], gt["fit_pose"][f, h], gt["fit_betas"][f, h],
                                        gt["fit_transl"][f, h], gt["fit_R"][f], gt["fit_t"][f],
-                                       bool(gt["fit_mean_relative"]), wrist=targets["keypoints_3d"][rows, h, 0])
+                                       bool(gt["fit_mean_relative"]), wrist=targets["keypoints_3d"][rows, h, 0],
+                                       pca=bool(gt.get("fit_pca", False)))
                 for k, v in params.items():
                     targets[k][rows, h] = v
         return valid

@@ -22,9 +22,14 @@ The layout and conventions, from the dataset's toolkit (github.com/NVlabs/dex-yc
   ``s0``'s test split).
 
 Frames without a hand annotation stay in their sequence with the hand absent (so that
-windows keep their timing) and are counted in ``unannotated``. MANO is not converted
-(the PCA pose needs MANO's own components), so ``has_mano`` is False: keypoints
-supervise, and MPVPE / orientation are not scored.
+windows keep their timing) and are counted in ``unannotated``. The MANO fit (the
+toolkit's ``ManoLayer(flat_hand_mean=False, use_pca=True, ncomps=45)``, no left-hand
+shapedirs fix: ``pose_m[:3]`` the root, ``pose_m[3:48]`` PCA coefficients, ``pose_m[48:]``
+the translation, in the camera frame; the subject's betas from
+``calibration/mano_<calib>/mano.yml``) is kept as a fit
+(:data:`~fourdhands.hands.mano_fit.FIT_KEYS`, ``fit_pca``), which a MANO hand model turns
+into ground truth parameters with its own PCA components; ``has_mano`` is False, so under
+the open hand model keypoints supervise, and MPVPE / orientation are not scored.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..hands.mano_fit import fit_arrays
 from .annotation_file import read_annotation
 from .real_sequence import LazySequence, keypoint_arrays, read_rgb
 
@@ -80,33 +86,51 @@ class DexYCBSequence(LazySequence):
     """One recording seen by one camera: ``num_frames`` frames, labels read when first
     asked for; ``unannotated`` counts the frames whose label holds no hand (all -1)."""
 
-    def __init__(self, folder: Path, num_frames: int, slot: int, K: np.ndarray):
-        self.folder, self.num_frames, self.slot, self.K = folder, num_frames, slot, K
+    def __init__(self, folder: Path, num_frames: int, slot: int, K: np.ndarray, betas: Path):
+        self.folder, self.num_frames, self.slot, self.K, self.betas = folder, num_frames, slot, K, betas
 
     def frame(self, t: int) -> np.ndarray:
         path = self.folder / f"color_{t:06d}.jpg"
         return read_rgb(path)
 
-    def _joints(self, t: int) -> np.ndarray:
+    def _label(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``t``'s ``joint_3d`` `(21, 3)` and ``pose_m`` `(51,)` (zeros when absent)."""
         path = self.folder / f"labels_{t:06d}.npz"
         try:
             with np.load(path) as label:
-                return np.asarray(label["joint_3d"], np.float64).reshape(21, 3)
+                pose = np.asarray(label["pose_m"], np.float64).reshape(51) if "pose_m" in label else np.zeros(51)
+                return np.asarray(label["joint_3d"], np.float64).reshape(21, 3), pose
         except FileNotFoundError:
             raise UserError(f"{path}: missing") from None
         except (OSError, KeyError, ValueError) as e:
-            raise UserError(f"{path}: no joint_3d of 21 x 3 ({e})") from None
+            raise UserError(f"{path}: no joint_3d of 21 x 3 / pose_m of 51 ({e})") from None
+
+    def _betas(self) -> np.ndarray | None:
+        """The subject's MANO betas `(10,)` (``calibration/mano_<calib>/mano.yml``), None
+        when the calibration is not there."""
+        if not self.betas.is_file():
+            return None
+        try:
+            return np.asarray(_yaml(self.betas)["betas"], np.float64).reshape(10)
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(f"{self.betas}: no betas of 10 numbers ({e})") from None
 
     def _arrays(self) -> dict[str, np.ndarray]:
         n, s = self.num_frames, self.slot
         kp3d = np.zeros((n, 2, 21, 3))
         present = np.zeros((n, 2), bool)
+        poses = np.zeros((n, 2, 51))
         for t in range(n):
-            joints = self._joints(t)
+            joints, poses[t, s] = self._label(t)
             if not np.all(joints == -1):
                 kp3d[t, s], present[t, s] = joints, True
         valid = np.repeat(present[..., None], 21, -1)
-        return keypoint_arrays(kp3d, valid, np.repeat(self.K[None], n, 0), IMAGE_SIZE)
+        betas = self._betas()
+        fitted = present & (betas is not None) & np.abs(poses).any(-1)
+        fits = fit_arrays(poses[..., :48], np.broadcast_to(betas if betas is not None else np.zeros(10), (n, 2, 10)),
+                          poses[..., 48:], np.repeat(np.eye(3)[None], n, 0), np.zeros((n, 3)), fitted,
+                          mean_relative=True, pca=True)
+        return keypoint_arrays(kp3d, valid, np.repeat(self.K[None], n, 0), IMAGE_SIZE, **fits)
 
 
 class DexYCBSequences:
@@ -134,9 +158,10 @@ class DexYCBSequences:
                     raise UserError(f"{folder / names[r] / 'meta.yml'}: no mano_sides / num_frames ({e})") from None
                 if side not in ("right", "left"):
                     raise UserError(f"{folder / names[r] / 'meta.yml'}: mano_sides {side!r} is not right or left")
+                calib = root / "calibration" / f"mano_{(meta.get('mano_calib') or [''])[0]}" / "mano.yml"
                 for serial, K in intrinsics.items():
                     self.sequences.append(DexYCBSequence(folder / names[r] / serial, frames,
-                                                         0 if side == "right" else 1, K))
+                                                         0 if side == "right" else 1, K, calib))
 
     def __len__(self) -> int:
         return len(self.sequences)

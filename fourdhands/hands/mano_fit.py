@@ -26,20 +26,21 @@ from ..geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 #: `(F, 2, 10)`, ``fit_transl`` `(F, 2, 3)` metres (NaN: unknown), ``fit_R`` `(F, 3, 3)` and
 #: ``fit_t`` `(F, 3)` metres (the fit's frame to the camera's, ``X_cam = R X + t``),
 #: ``fit_valid`` `(F, 2)`, and the scalar ``fit_mean_relative`` (the finger pose is
-#: relative to MANO's ``hands_mean``).
-FIT_KEYS = ("fit_pose", "fit_betas", "fit_transl", "fit_R", "fit_t", "fit_valid", "fit_mean_relative")
+#: relative to MANO's ``hands_mean``) and ``fit_pca`` (``fit_pose[3:]`` are the 45 PCA
+#: coefficients of MANO's ``hands_components``, as DexYCB's).
+FIT_KEYS = ("fit_pose", "fit_betas", "fit_transl", "fit_R", "fit_t", "fit_valid", "fit_mean_relative", "fit_pca")
 
 
-def fit_arrays(pose, betas, transl, R, t, valid, mean_relative: bool) -> dict[str, np.ndarray]:
+def fit_arrays(pose, betas, transl, R, t, valid, mean_relative: bool, pca: bool = False) -> dict[str, np.ndarray]:
     """The :data:`FIT_KEYS` arrays of a reader's fits (shapes there), as float64 / bool."""
     return {"fit_pose": np.asarray(pose, np.float64), "fit_betas": np.asarray(betas, np.float64),
             "fit_transl": np.asarray(transl, np.float64), "fit_R": np.asarray(R, np.float64),
             "fit_t": np.asarray(t, np.float64), "fit_valid": np.asarray(valid, bool),
-            "fit_mean_relative": np.asarray(bool(mean_relative))}
+            "fit_mean_relative": np.asarray(bool(mean_relative)), "fit_pca": np.asarray(bool(pca))}
 
 
 def fit_to_camera(model, pose: np.ndarray, betas: np.ndarray, transl: np.ndarray, R: np.ndarray, t: np.ndarray,
-                  mean_relative: bool, wrist: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                  mean_relative: bool, wrist: np.ndarray | None = None, pca: bool = False) -> dict[str, np.ndarray]:
     """One hand's fits over N frames in this project's parameters.
 
     Args:
@@ -47,6 +48,7 @@ def fit_to_camera(model, pose: np.ndarray, betas: np.ndarray, transl: np.ndarray
         pose `(N, 48)`, betas `(N, 10)`, transl `(N, 3)` (rows with NaN: placed by
         ``wrist``), R `(N, 3, 3)`, t `(N, 3)`: as :data:`FIT_KEYS`.
         wrist: `(N, 3)` the annotated wrist in the camera frame, for unknown translations.
+        pca: ``pose[:, 3:]`` are PCA coefficients (:meth:`HandModel.pca_to_hand_pose`).
     Returns:
         ``global_orient`` `(N, 3)`, ``hand_pose`` `(N, 45)` (flat-mean, absolute),
         ``betas`` `(N, 10)`, ``transl`` `(N, 3)`, float64.
@@ -55,7 +57,8 @@ def fit_to_camera(model, pose: np.ndarray, betas: np.ndarray, transl: np.ndarray
     pose_t, betas_t = torch.as_tensor(pose, dtype=dt), torch.as_tensor(betas, dtype=dt)
     R_t, t_t = torch.as_tensor(R, dtype=dt), torch.as_tensor(t, dtype=dt)
     m = model.to(dtype=dt)
-    hand_pose = pose_t[:, 3:] + (m.hands_mean if mean_relative else 0.0)
+    fingers = m.pca_to_hand_pose(pose_t[:, 3:]) if pca else pose_t[:, 3:]
+    hand_pose = fingers + (m.hands_mean if mean_relative else 0.0)
     orient = matrix_to_axis_angle(R_t @ axis_angle_to_matrix(pose_t[:, :3]))
     j0 = m.rest_joints(betas_t, batch=len(pose_t))[:, 0]
     transl_t = torch.as_tensor(transl, dtype=dt)
