@@ -86,6 +86,7 @@ class _Hand:
     betas: torch.Tensor  # (T, 10)
     joints_rest: torch.Tensor  # (T, 16, 3)
     subset: torch.Tensor  # (N,) vertex ids the energy skins (tips first)
+    correctives: bool  # the model has pose-corrective blend shapes (MANO; the open model none)
     points_rest: torch.Tensor  # (T, N, 3) their rest positions
     targets: torch.Tensor  # (2, T, 21, 2) network keypoints, landmarks
     weights: torch.Tensor  # (2, T, 21)
@@ -140,19 +141,20 @@ class ClipRefiner:
         hands = {s: h for s, h in hands.items() if h is not None}
         if not hands:
             return results
-        insides = self._insides(results, hands)
-        before = self._energy(results, hands, insides)[1]
+        K = torch.as_tensor(np.stack([_K(r) for r in results]), dtype=torch.float32)  # once per window
+        insides = self._insides(hands)
+        before = self._energy(K, hands, insides)[1]
         finite = True
         for _ in range(self.config.rounds):  # the inside tests again between rounds
-            finite = self._minimise(results, hands, insides)
+            finite = self._minimise(K, hands, insides)
             if not finite:
                 break
-            insides = self._insides(results, hands)
-        after = self._energy(results, hands, insides)[1] if finite else None
+            insides = self._insides(hands)
+        after = self._energy(K, hands, insides)[1] if finite else None
         out = self._results(results, hands) if finite else None
         return self._account(results, frames, fixed, before, after, out, time.perf_counter() - t0)
 
-    def _minimise(self, results, hands: dict, insides) -> bool:
+    def _minimise(self, K: torch.Tensor, hands: dict, insides) -> bool:
         """L-BFGS on the variables of the free frames (the energy is smooth once the inside
         sets are fixed); False when the energy turned non-finite."""
         params = [t for h in hands.values() for t in (h.omega, h.delta, h.shift)]
@@ -162,7 +164,7 @@ class ClipRefiner:
 
         def closure():
             optimiser.zero_grad()
-            loss = self._energy(results, hands, insides)[0]
+            loss = self._energy(K, hands, insides)[0]
             if not torch.isfinite(loss):
                 finite[0] = False
                 return torch.zeros((), requires_grad=True)
@@ -192,10 +194,10 @@ class ClipRefiner:
             r["after"][k] += after[k] * n
         return out
 
-    def _energy(self, results, hands: dict, insides: dict | None = None) -> tuple[torch.Tensor, dict]:
-        """The weighted energy and its terms (floats), at the current variables."""
+    def _energy(self, K: torch.Tensor, hands: dict, insides: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """The weighted energy and its terms (floats), at the current variables; ``K``
+        `(T, 3, 3)` the window's cameras."""
         c = self.config
-        K = torch.as_tensor(np.stack([_K(r) for r in results]), dtype=torch.float32)
         values = dict.fromkeys(TERMS, torch.zeros(()))
         posed = {}
         for side, h in hands.items():
@@ -218,13 +220,13 @@ class ClipRefiner:
         return total, {k: float(v.detach()) for k, v in values.items()}
 
     @torch.no_grad()
-    def _insides(self, results, hands: dict) -> dict | None:
+    def _insides(self, hands: dict) -> dict | None:
         """Per hand: which of its skinned points `(T, N)` are inside the other hand's closed
         mesh (frames where both are present), the nearest of the other's skinned points
         `(T, N)` and the outward normal there `(T, N, 3)`."""
         if len(hands) < 2:
             return None
-        meshes = {side: self._mesh(results, h) for side, h in hands.items()}
+        meshes = {side: self._mesh(h) for side, h in hands.items()}
         posed = {side: _pose(h, self.models[side])[2] for side, h in hands.items()}
         found = {}
         for side, other in (("right", "left"), ("left", "right")):
@@ -243,7 +245,7 @@ class ClipRefiner:
             found[side] = (mask, nearest, normals)
         return found
 
-    def _mesh(self, results, h: _Hand) -> list:
+    def _mesh(self, h: _Hand) -> list:
         """The hand's closed mesh per frame at the current variables (None where absent)."""
         model = self.models[h.side]
         rot = _rotations(h)
@@ -323,7 +325,7 @@ def _hand(side: str, frames: list, fixed: int, model, subset: torch.Tensor, c: R
     with torch.no_grad():
         rest = model(rotmats=torch.eye(3).expand(T, 16, 3, 3), betas=betas)
     return _Hand(side, present, free, axis_angle_to_matrix(go), hp, tr, betas, rest.joints,
-                 subset, rest.vertices[:, subset], targets, weights, torch.zeros(T, 3, requires_grad=True),
+                 subset, bool(model.posedirs.any()), rest.vertices[:, subset], targets, weights, torch.zeros(T, 3, requires_grad=True),
                  torch.zeros(T, 45, requires_grad=True), torch.zeros(T, 3, requires_grad=True))
 
 
@@ -348,7 +350,7 @@ def _pose(h: _Hand, model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     rot = _rotations(h)
     joints, rel = batch_rigid_transform(rot, h.joints_rest, model.parents.tolist())
     points = h.points_rest
-    if bool(model.posedirs.any()):  # MANO's pose correctives (the open model has none)
+    if h.correctives:
         points = points + pose_blend_shapes(rot, model.posedirs[h.subset])
     skinned = skin_vertices(points, model.lbs_weights[h.subset], rel)
     t = _translation(h)[:, None]

@@ -171,8 +171,14 @@ def _check_image_size(path: Path, size: tuple[int, int]) -> None:
         raise UserError(f"{path}: no such file (image of the InterHand2.6M annotations)") from None
     except (OSError, UnidentifiedImageError) as e:
         raise UserError(f"{path}: cannot read the image ({e})") from None
-    if actual != tuple(size):
-        raise UserError(f"{path}: image is {actual[0]}x{actual[1]} px, the annotations say {size[0]}x{size[1]}")
+    require_size(path, actual, size)
+
+
+def require_size(path: Path, actual: tuple[int, int], annotated) -> None:
+    """UserError unless an image's ``actual`` ``(W, H)`` is the ``annotated`` one."""
+    want = tuple(int(v) for v in annotated)
+    if tuple(actual) != want:
+        raise UserError(f"{path}: image is {actual[0]}x{actual[1]} px, the annotations say {want[0]}x{want[1]}")
 
 
 def read_interhand_frames(folder: str | Path, split: str = "test", image_root: str | Path | None = None,

@@ -153,11 +153,11 @@ class InterHandSequence(LazySequence):
     def frame(self, t: int) -> np.ndarray:
         """Image ``t`` decoded: `(H, W, 3)` uint8 RGB; UserError when it is missing or not
         the annotated size."""
-        image = read_rgb(self.image_path(t))
-        want = tuple(int(v) for v in self.index.size[self.rows[t]])
-        if image.shape[1::-1] != want:
-            raise UserError(f"{self.image_path(t)}: image is {image.shape[1]}x{image.shape[0]} px, the annotations "
-                            f"say {want[0]}x{want[1]}")
+        from .interhand import require_size
+
+        path = self.image_path(t)
+        image = read_rgb(path)
+        require_size(path, image.shape[1::-1], self.index.size[self.rows[t]])
         return image
 
     def _arrays(self) -> dict[str, np.ndarray]:
