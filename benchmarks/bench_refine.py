@@ -10,8 +10,8 @@ refinement is given no landmarks, only the network's own keypoints). Then three 
 the same network results: as they are, refined, smoothed. Per arm, mean of both hands:
 Accel_E (mm/frame^2, the keypoints' acceleration error), wrist-aligned MPJPE, MRRPE, and
 on frames with both hands the interpenetration: the deepest vertex of either hand inside
-the other (exact inside tests, winding numbers, on the full meshes; depth = distance to
-the other hand's nearest vertex), mean over frames. Timing: the network's own time
+the other (exact inside tests on the full meshes; depth = distance to the other hand's
+surface), mean over frames. Timing: the network's own time
 (backbone and fusion) per frame against refinement's and the filter's.
 
 Goals (issue 15): Accel_E at least 2x lower with refine, MPJPE-w at most 1 mm worse;
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fourdhands.geometry.inside import inside
+from fourdhands.geometry.inside import inside, surface_distance
 from fourdhands.io import write_text
 from fourdhands.pipeline import SIDES, Reconstructor, TrackedHand
 from fourdhands.refine import ClipRefiner, RefineConfig
@@ -83,13 +83,11 @@ def smoothed(results: list, models: dict, fps: float = 30.0) -> tuple[list, floa
 
 
 def depth_inside(a: np.ndarray, b: np.ndarray, faces_b: np.ndarray) -> float:
-    """The deepest of vertices ``a`` inside the mesh (``b``, ``faces_b``), metres (0 if none)."""
-    A, B = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
-    near = torch.cdist(A, B).min(-1).values < 0.02  # deeper than 2 cm inside a hand is no hand
-    if not near.any():
-        return 0.0
-    inner = A[near][inside(A[near], B, torch.as_tensor(faces_b))]  # exact, on the candidates
-    return float(torch.cdist(inner, B).min(-1).values.max()) if len(inner) else 0.0
+    """The deepest of vertices ``a`` inside the mesh (``b``, ``faces_b``): its distance to
+    that mesh's surface, metres (0 if none is inside)."""
+    A, B, F = torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32), torch.as_tensor(faces_b)
+    inner = A[inside(A, B, F)]
+    return float(surface_distance(inner, B, F).max()) if len(inner) else 0.0
 
 
 def scores(results: list, gt: dict, faces: dict, penetration: bool = True) -> dict[str, list]:

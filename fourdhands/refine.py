@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import refine_terms as terms
-from .geometry.inside import boundary_loops, close_holes, inside, vertex_normals
+from .geometry.inside import boundary_loops, close_holes, inside, maybe_inside, vertex_normals
 from .geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from .hands.joints import keypoints_from_joints
 from .hands.lbs import batch_rigid_transform, pose_blend_shapes, skin_vertices
@@ -145,12 +145,13 @@ class ClipRefiner:
         insides = self._insides(hands)
         before = self._energy(K, hands, insides)[1]
         finite = True
-        for _ in range(self.config.rounds):  # the inside tests again between rounds
+        for round in range(self.config.rounds):  # the inside tests again between rounds
+            if round:
+                insides = self._insides(hands)
             finite = self._minimise(K, hands, insides)
             if not finite:
                 break
-            insides = self._insides(hands)
-        after = self._energy(K, hands, insides)[1] if finite else None
+        after = self._energy(K, hands, insides)[1] if finite else None  # the last round's inside sets
         out = self._results(results, hands) if finite else None
         return self._account(results, frames, fixed, before, after, out, time.perf_counter() - t0)
 
@@ -201,7 +202,7 @@ class ClipRefiner:
         values = dict.fromkeys(TERMS, torch.zeros(()))
         posed = {}
         for side, h in hands.items():
-            rot, kp, points = _pose(h, self.models[side])
+            rot, kp, points = _pose(h, self.models[side], insides[side].active if insides else _TIPS)
             posed[side] = (kp, points)
             values["reprojection"] = values["reprojection"] + terms.reprojection(kp, K, h.targets, h.weights, c.robust_px)
             rot_prior, transl_prior = terms.staying_near(h.omega, h.delta, _translation(h) - h.transl0, h.present, c.transl_scale)
@@ -211,48 +212,49 @@ class ClipRefiner:
                 kp, h.present, c.accel_scale, c.robust_accel)
             values["rotation_smoothness"] = values["rotation_smoothness"] + terms.rotation_acceleration(rot, h.present)
             values["limits"] = values["limits"] + terms.limit_violation(h.pose0 + h.delta, side, h.present)
-        if insides and len(posed) == 2:
+        if insides:
             for side, other in (("right", "left"), ("left", "right")):
-                mask, nearest, normals = insides[side]
+                found = insides[side]
                 values["penetration"] = values["penetration"] + terms.penetration(
-                    posed[side][1], mask, posed[other][1], nearest, normals, c.transl_scale)
+                    posed[side][1], found.mask, posed[other][1], found.nearest, found.normals, c.transl_scale)
         total = sum(getattr(c, k) * v for k, v in values.items())
         return total, {k: float(v.detach()) for k, v in values.items()}
 
     @torch.no_grad()
     def _insides(self, hands: dict) -> dict | None:
-        """Per hand: which of its skinned points `(T, N)` are inside the other hand's closed
-        mesh (frames where both are present), the nearest of the other's skinned points
-        `(T, N)` and the outward normal there `(T, N, 3)`."""
+        """Per hand, its :class:`_Contacts` with the other hand at the current variables
+        (None unless both hands are in the window)."""
         if len(hands) < 2:
             return None
         meshes = {side: self._mesh(h) for side, h in hands.items()}
         posed = {side: _pose(h, self.models[side])[2] for side, h in hands.items()}
+        both = hands["right"].present & hands["left"].present
         found = {}
         for side, other in (("right", "left"), ("left", "right")):
+            verts, faces = meshes[other]
             points, surface = posed[side], posed[other]
             mask = torch.zeros(points.shape[:2], dtype=torch.bool)
-            nearest = torch.cdist(points, surface).argmin(-1)  # (T, N)
+            nearest = torch.zeros(points.shape[:2], dtype=torch.long)
             normals = torch.zeros_like(points)
-            both = hands[side].present & hands[other].present
-            for t in torch.nonzero(both).flatten().tolist():
-                verts, faces = meshes[other][t]
-                lo, hi = verts.min(0).values, verts.max(0).values
-                near = ((points[t] >= lo) & (points[t] <= hi)).all(-1)
-                if near.any():
-                    mask[t, near] = inside(points[t, near], verts, faces, near=self.config.inside_near)
-                normals[t] = vertex_normals(verts, faces)[hands[other].subset][nearest[t]]
+            lo, hi = verts.min(1, keepdim=True).values, verts.max(1, keepdim=True).values
+            boxed = ((points >= lo) & (points <= hi)).all(-1) & both[:, None]  # (T, N): may be inside
+            for t in torch.nonzero(boxed.any(-1)).flatten().tolist():
+                ids = torch.nonzero(boxed[t]).flatten()
+                at = vertex_normals(verts[t], faces)
+                ids = ids[maybe_inside(points[t, ids], verts[t], at, self.config.inside_near)]
+                ids = ids[inside(points[t, ids], verts[t], faces)]
+                if len(ids):
+                    mask[t, ids] = True
+                    nearest[t, ids] = torch.cdist(points[t, ids], surface[t]).argmin(-1)
+                    normals[t, ids] = at[hands[other].subset[nearest[t, ids]]]
             found[side] = (mask, nearest, normals)
-        return found
+        return _contacts(found)
 
-    def _mesh(self, h: _Hand) -> list:
-        """The hand's closed mesh per frame at the current variables (None where absent)."""
+    def _mesh(self, h: _Hand) -> tuple[torch.Tensor, torch.Tensor]:
+        """The hand's closed mesh `(T, V, 3)` at the current variables, and its faces."""
         model = self.models[h.side]
-        rot = _rotations(h)
-        out = model(rotmats=rot, betas=h.betas)
-        verts = out.vertices + _translation(h)[:, None]
-        closed, faces = close_holes(verts, model.faces.cpu().numpy(), self._closures[h.side])
-        return [(closed[t], faces) if bool(h.present[t]) else None for t in range(len(verts))]
+        out = model(rotmats=_rotations(h), betas=h.betas)
+        return close_holes(out.vertices + _translation(h)[:, None], model.faces.cpu().numpy(), self._closures[h.side])
 
     @torch.no_grad()
     def _results(self, results, hands: dict) -> list[FrameResult | None]:
@@ -344,15 +346,52 @@ def _rotations(h: _Hand) -> torch.Tensor:
     return torch.cat([root[:, None], fingers], dim=1)
 
 
-def _pose(h: _Hand, model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rotations `(T, 16, 3, 3)`, keypoints `(T, 21, 3)` and the skinned subset `(T, N, 3)`
-    (camera frame) at the current variables: linear blend skinning of the subset only."""
+_TIPS = torch.arange(5)  # the subset starts with the fingertips, which the keypoints need
+
+
+def _pose(h: _Hand, model, active: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rotations `(T, 16, 3, 3)`, keypoints `(T, 21, 3)` and the skinned points `(T, M, 3)`
+    (camera frame) at the current variables: linear blend skinning of the ``active``
+    entries of the subset only (all of it by default; the fingertips first)."""
     rot = _rotations(h)
     joints, rel = batch_rigid_transform(rot, h.joints_rest, model.parents.tolist())
-    points = h.points_rest
+    ids = h.subset if active is None else h.subset[active]
+    points = h.points_rest if active is None else h.points_rest[:, active]
     if h.correctives:
-        points = points + pose_blend_shapes(rot, model.posedirs[h.subset])
-    skinned = skin_vertices(points, model.lbs_weights[h.subset], rel)
+        points = points + pose_blend_shapes(rot, model.posedirs[ids])
+    skinned = skin_vertices(points, model.lbs_weights[ids], rel)
     t = _translation(h)[:, None]
     kp = keypoints_from_joints(joints + t, skinned + t, torch.arange(5))
     return rot, kp, skinned + t
+
+
+@dataclass
+class _Contacts:
+    """One hand's points inside the other, over a window, on the ``active`` entries `(M,)`
+    of its subset (the fingertips, its points inside the other, and the points the
+    other's inner points are nearest to: all the energy needs to skin)."""
+
+    active: torch.Tensor
+    mask: torch.Tensor  # (T, M) inside the other hand
+    nearest: torch.Tensor  # (T, M) index into the other's active points
+    normals: torch.Tensor  # (T, M, 3) the other's outward normal there
+
+
+def _contacts(found: dict) -> dict[str, _Contacts]:
+    """Per side, from ``(mask (T, N), nearest (T, N), normals (T, N, 3))`` on the whole
+    subsets, the :class:`_Contacts` on the active entries."""
+    pairs = {side: torch.nonzero(mask, as_tuple=True) for side, (mask, _, _) in found.items()}
+    active = {}
+    for side, other in (("right", "left"), ("left", "right")):
+        t, p = pairs[side]
+        t_o, p_o = pairs[other]
+        active[side] = torch.unique(torch.cat([_TIPS, p, found[other][1][t_o, p_o]]))  # sorted: tips first
+    out = {}
+    for side, other in (("right", "left"), ("left", "right")):
+        mask, nearest, normals = found[side]
+        where = torch.full((mask.shape[1],), -1, dtype=torch.long)
+        where[active[other]] = torch.arange(len(active[other]))
+        ids = active[side]
+        near = where[nearest[:, ids]]
+        out[side] = _Contacts(ids, mask[:, ids] & (near >= 0), near.clamp_min(0), normals[:, ids])
+    return out

@@ -1,10 +1,12 @@
-"""Inside tests by winding number against shapes whose inside is known, and closing holes."""
+"""Inside tests against shapes whose inside is known and against each other (the ray count
+against the solid angles), and closing holes."""
 
 import numpy as np
 import torch
 import trimesh
 
-from fourdhands.geometry.inside import boundary_loops, close_holes, inside, winding_numbers
+from fourdhands.geometry.inside import (boundary_loops, close_holes, inside, ray_crossings, ray_winding,
+                                       surface_distance, winding_numbers)
 from fourdhands.hands import load_hand_model
 
 
@@ -50,3 +52,50 @@ def test_the_open_hand_is_watertight_and_the_shortcut_agrees_near_its_surface():
     assert exact.sum() > 100 and (~exact).sum() > 100
     assert (fast == exact).float().mean() > 0.97
     assert not (fast & ~exact).any()  # the shortcut only ever misses, never invents
+
+
+def test_the_ray_count_is_the_winding_number_also_where_a_posed_hand_overlaps_itself():
+    model = load_hand_model("open", "right", dtype=torch.float64)
+    torch.manual_seed(0)
+    pose = 0.4 * torch.randn(8, 15, 3)[0].reshape(1, 45).double()
+    verts = model(hand_pose=pose).vertices[0]  # folds over itself
+    points = verts[torch.randint(0, len(verts), (2000,))] + 0.006 * torch.randn(2000, 3).double()
+    ray, doubt = ray_winding(points, verts, model.faces)
+    solid = winding_numbers(points, verts, model.faces)
+    ok = ~doubt
+    np.testing.assert_array_equal(ray[ok].numpy(), solid[ok].round().long().numpy())
+    assert (solid.round() == 2).any()  # the case a parity of crossings gets wrong
+    assert (inside(points, verts, model.faces) == (solid > 0.5)).all()
+
+
+def test_a_ray_through_a_cube_edge_is_in_doubt_and_settled_by_solid_angles():
+    v, f = _box()
+    # below the cube's bottom-face diagonal and below an edge: the ray meets two triangles' shared edge
+    points = torch.tensor([[0.3, 0.3, -0.5], [1.0, 0.2, -3.0], [0.3, 0.3, -1.5], [0.5, 0.1, 0.2]], dtype=torch.float64)
+    _, doubt = ray_winding(points, v, torch.as_tensor(f))
+    assert doubt[:3].tolist() == [True, True, True] and not doubt[3]
+    assert inside(points, v, torch.as_tensor(f)).tolist() == [True, False, False, True]
+
+
+def test_ray_crossings_along_any_direction_give_hand_worked_distances_and_signs():
+    v, f = _box()
+    points = torch.tensor([[-3.0, 0.2, 0.1], [0.1, 0.2, 0.3]], dtype=torch.float64)
+    along_x = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    i, distance, sign, doubt = ray_crossings(points, v, torch.as_tensor(f), along_x)
+    order = torch.argsort(i * 10 + distance)
+    np.testing.assert_array_equal(i[order].numpy(), [0, 0, 1])
+    np.testing.assert_allclose(distance[order].numpy(), [2.0, 4.0, 0.9], atol=1e-12)
+    np.testing.assert_array_equal(sign[order].numpy(), [-1, 1, 1])  # enters, leaves; leaves
+    assert not doubt.any()
+    slanted = torch.tensor([0.6, 0.0, 0.8], dtype=torch.float64)  # from the centre: leaves through z = 1
+    _, distance, sign, _ = ray_crossings(torch.zeros(1, 3, dtype=torch.float64), v, torch.as_tensor(f), slanted)
+    np.testing.assert_allclose(distance.numpy(), [1.25], atol=1e-12)
+    assert sign.tolist() == [1]
+
+
+def test_surface_distance_to_a_cube_is_hand_worked_inside_outside_and_past_an_edge():
+    v, f = _box()
+    points = torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.7, -0.1], [3.0, 0.0, 0.0], [2.0, 2.0, 0.5], [2.0, 3.0, 5.0]],
+                          dtype=torch.float64)
+    expected = [1.0, 0.3, 2.0, np.sqrt(2.0), np.sqrt(1 + 4 + 16)]  # a face, a face, an edge, a corner
+    np.testing.assert_allclose(surface_distance(points, v, torch.as_tensor(f)).numpy(), expected, atol=1e-12)

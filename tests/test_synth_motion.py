@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import torch
 
-from fourdhands.hands import poses
+from fourdhands.geometry.inside import winding_numbers
+from fourdhands.hands import load_hand_model, poses
 from fourdhands.synth import contact as C, fingers as FG, motion as M
 
 
@@ -52,23 +54,49 @@ def test_image_tracks_backproject_to_the_planned_pixels_and_sizes():
     np.testing.assert_allclose(300.0 * M.HAND_LENGTH / track[[0, 10], 2], size)
 
 
+def _overlapping_hands(frames: int):
+    """Both open-model hands, the left one placed 5 mm from the right one (mirrored, so deep
+    inside it), drifting 1 mm a frame: `(F, 2, V, 3)` vertices, keypoints, faces."""
+    models = [load_hand_model("open", side) for side in ("right", "left")]
+    with torch.no_grad():
+        posed = [m(hand_pose=torch.full((1, 45), 0.1)) for m in models]
+    offset = np.array([0.0, 0.005, 0.0]) + np.arange(frames)[:, None] * [0.001, 0.0, 0.0]
+    vertices = np.stack([np.broadcast_to(posed[0].vertices[0].numpy(), (frames,) + posed[0].vertices.shape[1:]),
+                         posed[1].vertices[0].numpy()[None] + offset[:, None]], 1).astype(np.float64)
+    keypoints = np.stack([np.broadcast_to(posed[0].keypoints[0].numpy(), (frames, 21, 3)),
+                          posed[1].keypoints[0].numpy()[None] + offset[:, None]], 1).astype(np.float64)
+    return vertices, keypoints, [m.faces.numpy() for m in models]
+
+
+def test_inside_after_push_counts_what_moving_the_points_and_testing_them_again_counts():
+    vertices, _, faces = _overlapping_hands(1)
+    points, mesh = vertices[0, 1, ::7], vertices[0, 0]
+    direction = np.array([0.0, 0.6, 0.8])
+    pushes = np.array([0.0, 0.004, 0.011, 0.03])
+    counts = C.inside_after_push(points, mesh, faces[0], direction, pushes)
+    for push, count in zip(pushes, counts):
+        moved = torch.as_tensor(points + push * direction, dtype=torch.float64)
+        solid = winding_numbers(moved, torch.as_tensor(mesh, dtype=torch.float64), torch.as_tensor(faces[0]))
+        assert count == int((solid > 0.5).sum())
+    assert counts[0] > 20 and counts[-1] < counts[0]
+
+
 def test_separate_pushes_overlapping_hands_to_contact():
-    rng = np.random.default_rng(2)
-    # a capsule "hand": keypoints along a line, its surface points just outside the capsules
-    kp = np.zeros((21, 3))
-    kp[1:, 0] = -np.repeat(np.arange(1, 5), 5)[:20] * 0.02
-    kp[1:, 2] = np.tile(np.linspace(-0.02, 0.02, 5), 4)[:20]
-    surface = kp[rng.integers(0, 21, 400)] + 0.013 * C._unit(rng.normal(size=(400, 3)))
-    frames = 8
-    vertices = np.stack([np.stack([surface, surface + [0.0, 0.01, 0.0]])] * frames)
-    keypoints = np.stack([np.stack([kp, kp + [0.0, 0.01, 0.0]])] * frames)
-    before = C.inside_counts(vertices[:, 1], keypoints[:, 0])
-    shift = C.separate(vertices, keypoints, tolerance=0.01)
-    moved_v, moved_k = vertices + shift[:, :, None], keypoints + shift[:, :, None]
-    after = np.maximum(C.inside_counts(moved_v[:, 1], moved_k[:, 0]), C.inside_counts(moved_v[:, 0], moved_k[:, 1]))
-    assert (before > 50).all() and (after <= 0.01 * 400).all()
+    frames = 6
+    vertices, keypoints, faces = _overlapping_hands(frames)
+    shift = C.separate(vertices, keypoints, faces, tolerance=0.002)
+    moved = vertices + shift[:, :, None]
+    f32 = dict(dtype=torch.float32)
+    for t in (0, frames - 1):
+        right, left = (torch.as_tensor(moved[t, h], **f32) for h in (0, 1))
+        inner = [int((winding_numbers(a[::2], b, torch.as_tensor(fb)) > 0.5).sum())
+                 for a, b, fb in ((right, left, faces[1]), (left, right, faces[0]))]
+        before = int((winding_numbers(torch.as_tensor(vertices[t, 0, ::2], **f32), torch.as_tensor(vertices[t, 1], **f32),
+                                      torch.as_tensor(faces[1])) > 0.5).sum())
+        assert before > 50 and max(inner) <= 0.01 * vertices.shape[2] / 2  # twice the vertices that separate samples
+        gap = np.linalg.norm(moved[t, 0][::4, None] - moved[t, 1][None, ::4], axis=-1).min()
+        assert gap < 0.01  # pushed to contact, not thrown apart
     np.testing.assert_allclose(shift[:, 0], -shift[:, 1])  # half each way
-    assert np.linalg.norm(shift[:, 1] - shift[:, 0], axis=1).max() < 0.1  # a push, not a throw
 
 
 @pytest.mark.parametrize("split", sorted(M.SPLITS))

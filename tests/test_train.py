@@ -106,7 +106,10 @@ def test_two_ddp_processes_match_one_process(tmp_path, data):
     assert grad_norm("two") == pytest.approx(grad_norm("one"), rel=1e-5)
     wa, wb = weights(final_one), weights(tmp_path / "two" / "step-0000001")
     for k in wa:
-        torch.testing.assert_close(wb[k], wa[k], rtol=0, atol=2e-5, msg=k)
+        # a coordinate whose gradient is near zero may round either way, and AdamW's first
+        # step turns it into up to lr (1e-3): one in ten thousand may, no more
+        off = (wb[k] - wa[k]).abs()
+        assert (off > 2e-5).float().mean() <= 1e-4 and off.max() <= 2e-3, k
 
 
 def test_eval_reports_what_the_metrics_compute(tmp_path, data, monkeypatch):

@@ -1,11 +1,19 @@
 """Which points lie inside a closed triangle mesh, and closing a mesh's holes first.
 
-Inside tests use the generalised winding number (Jacobson et al., SIGGRAPH 2013): the
-solid angles of the triangles seen from the point (Van Oosterom and Strackee's formula),
-summed over 4 pi. For a closed, consistently oriented mesh it is 1 inside and 0 outside,
-exactly; the open hand model's mesh is watertight. MANO's is open at the wrist:
-:func:`close_holes` caps each boundary loop with a fan around its centroid, which is the
-closure the hand-hand penetration term uses for MANO.
+Two exact tests for a closed, consistently oriented mesh (the open hand model's is
+watertight; MANO's is open at the wrist, and :func:`close_holes` caps each boundary
+loop with a fan around its centroid, the closure the hand-hand penetration term uses):
+
+- the generalised winding number (Jacobson et al., SIGGRAPH 2013): the solid angles of
+  the triangles seen from the point (Van Oosterom and Strackee's formula), summed over
+  4 pi; 1 inside and 0 outside. It touches every triangle for every point;
+- the same winding number counted along a ray: a ray along +z from the point crosses
+  the surface, leaving it (+1, the triangle faces +z) or entering it (-1); the sum is
+  the winding number, also where a posed mesh overlaps itself (2 there, where a mere
+  parity of crossings would say outside). Only triangles whose xy bounds hold the point
+  can be crossed, so after a cheap bounds test a handful per point remain: about 10x
+  faster on a hand. Where the ray passes within a hair of a triangle's edge (a crossing
+  could be counted twice or not at all) the point falls back to the solid angles.
 """
 
 from __future__ import annotations
@@ -30,37 +38,159 @@ def winding_numbers(points: Tensor, vertices: Tensor, faces: Tensor, chunk: int 
     return torch.cat(out) if out else points.new_zeros(0)
 
 
+def ray_winding(points: Tensor, vertices: Tensor, faces: Tensor) -> tuple[Tensor, Tensor]:
+    """The winding numbers `(N,)` long of ``points`` `(N, 3)`, counted along a ray along
+    +z (module docstring), and whether each is in doubt `(N,)` bool (:func:`ray_crossings`)."""
+    i, _, sign, doubt = ray_crossings(points, vertices, faces)
+    return torch.zeros(len(points), dtype=torch.long, device=points.device).index_add_(0, i, sign), doubt
+
+
+def ray_crossings(points: Tensor, vertices: Tensor, faces: Tensor,
+                  direction: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Where rays from ``points`` `(N, 3)` along ``direction`` `(3,)` (unit; +z by
+    default) cross the closed mesh: per crossing `(C,)` the point's index, the distance
+    along the ray, and +1 where the ray leaves the mesh, -1 where it enters; and per
+    point `(N,)` bool whether its crossings are in doubt (its ray passes within 1e-5,
+    barycentric, of a crossed triangle's edge or vertex).
+
+    The triangles are binned on a grid in xy by their bounds (:func:`_grid_pairs`): only
+    the few in a point's cell are tested further."""
+    if direction is not None:  # turn the frame so that the direction is +z
+        frame = _frame_with_z(direction.to(points))
+        points, vertices = points @ frame, vertices @ frame
+    tri = vertices[faces]  # (F, 3, 3)
+    a, b, c = tri.unbind(1)
+    tri = tri[_cross2(b - a, c - a) != 0]  # faces along z are never crossed
+    lo, hi = tri[..., :2].min(1).values, tri[..., :2].max(1).values  # (F, 2) xy bounds
+    a, b, c = tri.unbind(1)
+    area = _cross2(b - a, c - a)  # (F,) twice the signed xy area: > 0 where the face looks along +z
+    i, f = _grid_pairs(points[:, :2], lo, hi)
+    p = points[i]
+    held = ((lo[f] <= p[:, :2]) & (hi[f] >= p[:, :2])).all(-1) & (tri[f, :, 2].max(-1).values > p[:, 2])
+    i, f, p = i[held], f[held], p[held]
+    q = p[:, :2]
+    w0 = _cross2(b[f, :2] - q, c[f, :2] - q) / area[f]
+    w1 = _cross2(c[f, :2] - q, a[f, :2] - q) / area[f]
+    w = torch.stack([w0, w1, 1 - w0 - w1], -1)  # barycentric coordinates of the ray's foot
+    distance = (w * tri[f, :, 2]).sum(-1) - p[:, 2]
+    crossed = (w > 0).all(-1) & (distance > 0)
+    near_edge = (w.abs().min(-1).values < 1e-5) & (w > -1e-5).all(-1) & (distance > 0)
+    doubt = torch.zeros(len(points), dtype=torch.bool, device=points.device).index_fill_(0, i[near_edge], True)
+    sign = torch.where(area[f[crossed]] > 0, 1, -1)
+    return i[crossed], distance[crossed], sign, doubt
+
+
+def _grid_pairs(xy: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+    """Candidate (point, box) pairs `(K,)`, `(K,)`: every pair where the box
+    (``lo``, ``hi`` `(F, 2)`) may hold the point ``xy`` `(N, 2)`, and few others. Each
+    box is listed in every cell of a grid that it overlaps (cells as wide as the median
+    box); a point is paired with the boxes listed in its cell. For a few points, building
+    the grid costs more than testing every box."""
+    empty = torch.zeros(0, dtype=torch.long, device=xy.device)
+    if len(lo) == 0 or len(xy) == 0:
+        return empty, empty
+    if len(xy) <= 64:
+        return torch.nonzero(((xy[:, None] >= lo) & (xy[:, None] <= hi)).all(-1), as_tuple=True)
+    size = float((hi - lo).max(-1).values.median().clamp_min(1e-9))
+    origin = lo.min(0).values
+    first, last = ((lo - origin) / size).floor().long(), ((hi - origin) / size).floor().long()  # (F, 2)
+    nx, ny = int(last[:, 0].max()) + 1, int(last[:, 1].max()) + 1
+    span = last - first + 1
+    box = torch.repeat_interleave(torch.arange(len(lo), device=xy.device), span[:, 0] * span[:, 1])
+    k = torch.arange(len(box), device=xy.device) - torch.repeat_interleave(
+        torch.cumsum(span[:, 0] * span[:, 1], 0) - span[:, 0] * span[:, 1], span[:, 0] * span[:, 1])
+    cell = (first[box, 1] + k // span[box, 0]) * nx + first[box, 0] + k % span[box, 0]
+    order = torch.argsort(cell)
+    box, counts = box[order], torch.bincount(cell, minlength=nx * ny)
+    starts = torch.cumsum(counts, 0) - counts
+    at = ((xy - origin) / size).floor().long()
+    valid = (at >= 0).all(-1) & (at[:, 0] < nx) & (at[:, 1] < ny)
+    key = (at[:, 1] * nx + at[:, 0]).clamp(0, nx * ny - 1)
+    n = torch.where(valid, counts[key], 0)
+    i = torch.repeat_interleave(torch.arange(len(xy), device=xy.device), n)
+    offset = torch.arange(len(i), device=xy.device) - torch.repeat_interleave(torch.cumsum(n, 0) - n, n)
+    return i, box[starts[key][i] + offset]
+
+
+def _frame_with_z(direction: Tensor) -> Tensor:
+    """`(3, 3)` orthonormal columns, the last one ``direction``: ``x @ frame`` are the
+    coordinates of ``x`` in a right-handed frame whose z axis is the direction."""
+    helper = torch.zeros_like(direction)
+    helper[int(torch.argmin(direction.abs()))] = 1.0
+    u = torch.linalg.cross(helper, direction)
+    u = u / u.norm()
+    return torch.stack([u, torch.linalg.cross(direction, u), direction], 1)
+
+
+def _cross2(u: Tensor, v: Tensor) -> Tensor:
+    return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+
+
 def inside(points: Tensor, vertices: Tensor, faces: Tensor, near: float | None = None) -> Tensor:
-    """`(N,)` bool: the points inside the closed mesh (winding number above 1/2).
+    """`(N,)` bool: the points inside the closed mesh, winding number at least 1, by
+    :func:`ray_winding`, and by :func:`winding_numbers` for the points whose ray is in doubt.
 
     With ``near`` (metres), only the points :func:`maybe_inside` keeps get the exact test
     (a shortcut for speed: a point farther than ``near`` from every vertex is taken as
     outside, right for a hand, where no point lies that deep; a point in a concave crease
     whose nearest vertex faces it can be missed)."""
-    if near is None:
-        return winding_numbers(points, vertices, faces) > 0.5
-    found = torch.zeros(len(points), dtype=torch.bool, device=points.device)
-    candidates = torch.nonzero(maybe_inside(points, vertices, faces, near)).flatten()
-    if len(candidates):
-        found[candidates] = winding_numbers(points[candidates], vertices, faces) > 0.5
+    if near is not None:
+        found = torch.zeros(len(points), dtype=torch.bool, device=points.device)
+        candidates = torch.nonzero(maybe_inside(points, vertices, vertex_normals(vertices, faces), near)).flatten()
+        if len(candidates):
+            found[candidates] = inside(points[candidates], vertices, faces)
+        return found
+    winding, doubt = ray_winding(points, vertices, faces)
+    found = winding > 0
+    if doubt.any():
+        found[doubt] = winding_numbers(points[doubt], vertices, faces) > 0.5
     return found
 
 
+def surface_distance(points: Tensor, vertices: Tensor, faces: Tensor, chunk: int = 64) -> Tensor:
+    """Distance `(N,)` from each of ``points`` `(N, 3)` to the nearest point of the
+    triangle mesh's surface: to the triangle's plane where the point's foot falls inside
+    it, else to the nearest of its edges."""
+    tri = vertices[faces]  # (F, 3, 3)
+    a, b, c = tri.unbind(1)
+    normal = torch.linalg.cross(b - a, c - a)
+    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-18)
+    out = []
+    for start in range(0, len(points), chunk):
+        p = points[start:start + chunk, None]  # (n, 1, 3)
+        height = ((p - a) * normal).sum(-1)  # (n, F)
+        foot = p - height[..., None] * normal
+        over = torch.stack([(torch.linalg.cross((v - u).expand_as(foot), foot - u) * normal).sum(-1) >= 0
+                            for u, v in ((a, b), (b, c), (c, a))]).all(0)
+        edges = torch.stack([_segment_distance(p, u, v) for u, v in ((a, b), (b, c), (c, a))]).min(0).values
+        out.append(torch.where(over, height.abs(), edges).min(-1).values)
+    return torch.cat(out) if out else points.new_zeros(0)
+
+
+def _segment_distance(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    ab = b - a
+    t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-18)).clamp(0.0, 1.0)
+    return (p - (a + t[..., None] * ab)).norm(dim=-1)
+
+
 def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
-    """Area-weighted unit vertex normals `(V, 3)` of a mesh (outward for counter-clockwise faces)."""
-    tri = vertices[faces]
-    face_normals = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1)
-    normals = torch.zeros_like(vertices).index_add_(0, faces.flatten(), face_normals.repeat_interleave(3, 0))
+    """Area-weighted unit vertex normals `(..., V, 3)` of a mesh ``vertices`` `(..., V, 3)`
+    (outward for counter-clockwise faces)."""
+    tri = vertices[..., faces, :]  # (..., F, 3, 3)
+    face_normals = torch.cross(tri[..., 1, :] - tri[..., 0, :], tri[..., 2, :] - tri[..., 0, :], dim=-1)
+    dim = vertices.dim() - 2
+    normals = torch.zeros_like(vertices).index_add_(dim, faces.flatten(), face_normals.repeat_interleave(3, dim))
     return normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def maybe_inside(points: Tensor, vertices: Tensor, faces: Tensor, near: float) -> Tensor:
-    """`(N,)` bool: the points that may be inside, a prefilter for :func:`inside`: within
-    ``near`` of their nearest vertex and either behind its normal or within a third of
-    ``near`` of it."""
-    d = torch.cdist(points, vertices)
-    dist, nearest = d.min(-1)
-    behind = ((points - vertices[nearest]) * vertex_normals(vertices, faces)[nearest]).sum(-1) < 0
+def maybe_inside(points: Tensor, vertices: Tensor, normals: Tensor, near: float) -> Tensor:
+    """`(..., N)` bool: the ``points`` `(..., N, 3)` that may be inside the mesh of
+    ``vertices`` and vertex ``normals`` `(..., V, 3)`, a prefilter for :func:`inside`:
+    within ``near`` of their nearest vertex and either behind its normal or within a
+    third of ``near`` of it."""
+    dist, nearest = torch.cdist(points, vertices).min(-1)
+    at = nearest[..., None].expand(*nearest.shape, 3)
+    behind = ((points - torch.gather(vertices, -2, at)) * torch.gather(normals, -2, at)).sum(-1) < 0
     return (dist < near) & (behind | (dist < near / 3))
 
 

@@ -476,7 +476,7 @@ def _interaction(rng, view, rest, name):
     articulation = _fingers(rng, view.frames, fingers, fingers)
     if name == "palms_together":  # the same pose on both hands: mirror images
         articulation[:, LEFT] = articulation[:, RIGHT]
-    tolerance = 0.12 if name == "interlock" else 0.01  # interleaved fingers cross the capsules
+    tolerance = 0.004 if name == "interlock" else 0.002
     return _motion(name, [(wrist_r, orient_r), left], articulation, _betas(rng), contact_tolerance=tolerance)
 
 

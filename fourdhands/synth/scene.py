@@ -36,6 +36,7 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
+from ..geometry.inside import boundary_loops, close_holes
 from ..hands import load_hand_model
 from ..render.renderer import Mesh, Renderer
 from ..sides import SIDES
@@ -137,6 +138,7 @@ class Synthesizer:
         # float32: the ground truth is stored in float32, and LBS runs twice as fast
         self.models = [load_hand_model(hand_model, side) for side in SIDES]
         self.faces = [m.faces.numpy() for m in self.models]
+        self.closures = [boundary_loops(f) for f in self.faces]  # MANO's wrist holes; none in the open model
         self.renderer = Renderer((self.image_size[1], self.image_size[0]), backend=backend)
         with torch.no_grad():
             roots = torch.cat([m.rest_joints()[:, 0] for m in self.models])
@@ -170,7 +172,10 @@ class Synthesizer:
             out["vertices"][:, slot] = posed.vertices.numpy()
             out["keypoints_3d"][:, slot] = posed.keypoints.numpy()
         if m.contact_tolerance is not None and m.present.all():
-            shift = separate(out["vertices"], out["keypoints_3d"], m.contact_tolerance)
+            closed = [close_holes(torch.as_tensor(out["vertices"][:, s]), self.faces[s], self.closures[s])
+                      for s in range(2)]
+            shift = separate(np.stack([v.numpy() for v, _ in closed], 1), out["keypoints_3d"],
+                             [f.numpy() for _, f in closed], m.contact_tolerance)
             out["transl"] += shift
             out["vertices"] += shift[:, :, None]
             out["keypoints_3d"] += shift[:, :, None]
