@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import refine_terms as terms
-from .geometry.inside import boundary_loops, close_holes, inside, maybe_inside, vertex_normals
+from .geometry.inside import boundary_loops, close_holes, inside_frames, vertex_normals
 from .geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from .hands.joints import keypoints_from_joints
 from .hands.lbs import batch_rigid_transform, pose_blend_shapes, skin_vertices
@@ -69,7 +69,6 @@ class RefineConfig:
     steps: int = 12  # L-BFGS iterations per round
     rounds: int = 2  # rounds of minimisation, each after new inside tests
     inside_stride: int = 4  # every k-th vertex is tested (the fingertips always)
-    inside_near: float = 0.015  # metres: farther from the other hand's vertices is outside
 
 
 @dataclass
@@ -200,9 +199,9 @@ class ClipRefiner:
         `(T, 3, 3)` the window's cameras."""
         c = self.config
         values = dict.fromkeys(TERMS, torch.zeros(()))
-        posed = {}
+        posed = _pose(hands, self.models, {side: insides[side].active if insides else _TIPS for side in hands})
         for side, h in hands.items():
-            rot, kp, points = _pose(h, self.models[side], insides[side].active if insides else _TIPS)
+            rot, kp, points = posed[side]
             posed[side] = (kp, points)
             values["reprojection"] = values["reprojection"] + terms.reprojection(kp, K, h.targets, h.weights, c.robust_px)
             rot_prior, transl_prior = terms.staying_near(h.omega, h.delta, _translation(h) - h.transl0, h.present, c.transl_scale)
@@ -227,7 +226,7 @@ class ClipRefiner:
         if len(hands) < 2:
             return None
         meshes = {side: self._mesh(h) for side, h in hands.items()}
-        posed = {side: _pose(h, self.models[side])[2] for side, h in hands.items()}
+        posed = {side: p[2] for side, p in _pose(hands, self.models).items()}
         both = hands["right"].present & hands["left"].present
         found = {}
         for side, other in (("right", "left"), ("left", "right")):
@@ -238,15 +237,12 @@ class ClipRefiner:
             normals = torch.zeros_like(points)
             lo, hi = verts.min(1, keepdim=True).values, verts.max(1, keepdim=True).values
             boxed = ((points >= lo) & (points <= hi)).all(-1) & both[:, None]  # (T, N): may be inside
-            for t in torch.nonzero(boxed.any(-1)).flatten().tolist():
-                ids = torch.nonzero(boxed[t]).flatten()
-                at = vertex_normals(verts[t], faces)
-                ids = ids[maybe_inside(points[t, ids], verts[t], at, self.config.inside_near)]
-                ids = ids[inside(points[t, ids], verts[t], faces)]
-                if len(ids):
-                    mask[t, ids] = True
-                    nearest[t, ids] = torch.cdist(points[t, ids], surface[t]).argmin(-1)
-                    normals[t, ids] = at[hands[other].subset[nearest[t, ids]]]
+            t, p = torch.nonzero(boxed, as_tuple=True)
+            found_in = inside_frames(points[t, p], t, verts, faces)
+            t, p = t[found_in], p[found_in]
+            mask[t, p] = True
+            nearest[t, p] = (points[t, p][:, None] - surface[t]).norm(dim=-1).argmin(-1)
+            normals[t, p] = vertex_normals(verts, faces)[t, hands[other].subset[nearest[t, p]]]
             found[side] = (mask, nearest, normals)
         return _contacts(found)
 
@@ -341,28 +337,43 @@ def _translation(h: _Hand) -> torch.Tensor:
 
 def _rotations(h: _Hand) -> torch.Tensor:
     """`(T, 16, 3, 3)`: the root turned by ``omega``, the fingers by ``pose0 + delta``."""
-    root = axis_angle_to_matrix(h.omega) @ h.R0
-    fingers = axis_angle_to_matrix((h.pose0 + h.delta).reshape(-1, 15, 3))
-    return torch.cat([root[:, None], fingers], dim=1)
+    return _rotations_of([h])
+
+
+def _rotations_of(hands: list[_Hand]) -> torch.Tensor:
+    """`(H T, 16, 3, 3)`: :func:`_rotations` of the hands, stacked, in one conversion."""
+    turns = torch.cat([torch.cat([h.omega[:, None], (h.pose0 + h.delta).reshape(-1, 15, 3)], 1) for h in hands])
+    mats = axis_angle_to_matrix(turns)
+    return torch.cat([(mats[:, 0] @ torch.cat([h.R0 for h in hands]))[:, None], mats[:, 1:]], dim=1)
 
 
 _TIPS = torch.arange(5)  # the subset starts with the fingertips, which the keypoints need
 
 
-def _pose(h: _Hand, model, active: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rotations `(T, 16, 3, 3)`, keypoints `(T, 21, 3)` and the skinned points `(T, M, 3)`
-    (camera frame) at the current variables: linear blend skinning of the ``active``
-    entries of the subset only (all of it by default; the fingertips first)."""
-    rot = _rotations(h)
-    joints, rel = batch_rigid_transform(rot, h.joints_rest, model.parents.tolist())
-    ids = h.subset if active is None else h.subset[active]
-    points = h.points_rest if active is None else h.points_rest[:, active]
-    if h.correctives:
-        points = points + pose_blend_shapes(rot, model.posedirs[ids])
-    skinned = skin_vertices(points, model.lbs_weights[ids], rel)
-    t = _translation(h)[:, None]
-    kp = keypoints_from_joints(joints + t, skinned + t, torch.arange(5))
-    return rot, kp, skinned + t
+def _pose(hands: dict, models: dict, active: dict | None = None) -> dict:
+    """Per side, rotations `(T, 16, 3, 3)`, keypoints `(T, 21, 3)` and the skinned points
+    `(T, M, 3)` (camera frame) at the current variables: linear blend skinning of the
+    ``active`` entries of the subset only (all of it by default; the fingertips first).
+    Both hands go through the kinematic chain and the skinning as one batch, which halves
+    the operations that the energy's gradient goes back through."""
+    sides = list(hands)
+    hs = [hands[s] for s in sides]
+    T = len(hs[0].present)
+    ids = [torch.arange(len(h.subset)) if active is None else active[s] for s, h in zip(sides, hs)]
+    counts = [len(i) for i in ids]
+    ids = [torch.cat([i, i[:1].expand(max(counts) - len(i))]) for i in ids]  # padded to one width
+    rot = _rotations_of(hs)
+    joints, rel = batch_rigid_transform(rot, torch.cat([h.joints_rest for h in hs]), models[sides[0]].parents.tolist())
+    points = torch.cat([h.points_rest[:, i] for h, i in zip(hs, ids)])
+    if any(h.correctives for h in hs):
+        points = points + torch.cat([pose_blend_shapes(rot[k * T:(k + 1) * T], models[s].posedirs[h.subset[i]])
+                                     for k, (s, h, i) in enumerate(zip(sides, hs, ids))])
+    weights = torch.cat([models[s].lbs_weights[h.subset[i]].expand(T, -1, -1) for s, h, i in zip(sides, hs, ids)])
+    t = torch.cat([_translation(h) for h in hs])[:, None]
+    skinned = skin_vertices(points, weights, rel) + t
+    kp = keypoints_from_joints(joints + t, skinned, torch.arange(5))
+    return {s: (rot[k * T:(k + 1) * T], kp[k * T:(k + 1) * T], skinned[k * T:(k + 1) * T, :counts[k]])
+            for k, s in enumerate(sides)}
 
 
 @dataclass

@@ -126,24 +126,39 @@ def _cross2(u: Tensor, v: Tensor) -> Tensor:
     return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
 
 
-def inside(points: Tensor, vertices: Tensor, faces: Tensor, near: float | None = None) -> Tensor:
+def inside(points: Tensor, vertices: Tensor, faces: Tensor) -> Tensor:
     """`(N,)` bool: the points inside the closed mesh, winding number at least 1, by
-    :func:`ray_winding`, and by :func:`winding_numbers` for the points whose ray is in doubt.
-
-    With ``near`` (metres), only the points :func:`maybe_inside` keeps get the exact test
-    (a shortcut for speed: a point farther than ``near`` from every vertex is taken as
-    outside, right for a hand, where no point lies that deep; a point in a concave crease
-    whose nearest vertex faces it can be missed)."""
-    if near is not None:
-        found = torch.zeros(len(points), dtype=torch.bool, device=points.device)
-        candidates = torch.nonzero(maybe_inside(points, vertices, vertex_normals(vertices, faces), near)).flatten()
-        if len(candidates):
-            found[candidates] = inside(points[candidates], vertices, faces)
-        return found
+    :func:`ray_winding`, and by :func:`winding_numbers` for the points whose ray is in doubt."""
     winding, doubt = ray_winding(points, vertices, faces)
     found = winding > 0
     if doubt.any():
         found[doubt] = winding_numbers(points[doubt], vertices, faces) > 0.5
+    return found
+
+
+def inside_frames(points: Tensor, frame: Tensor, vertices: Tensor, faces: Tensor, apart: float = 1.0) -> Tensor:
+    """`(K,)` bool: whether each of ``points`` `(K, 3)` is inside its own frame's closed
+    mesh, ``vertices[frame]`` `(T, V, 3)` with ``faces``, as :func:`inside` decides, with
+    one ray count for all frames: their meshes and points are laid side by side, ``apart``
+    metres along x (more than a mesh's width), where a ray from one frame's point meets no
+    other frame's mesh; of each frame's triangles, only those over its points' xy extent
+    are kept (a ray can cross no other)."""
+    T, V = vertices.shape[:2]
+    if len(points) == 0:
+        return torch.zeros(0, dtype=torch.bool, device=points.device)
+    big = torch.finfo(points.dtype).max
+    rows = frame[:, None].expand(-1, 3)
+    lo = points.new_full((T, 3), big).scatter_reduce(0, rows, points, "amin")
+    hi = points.new_full((T, 3), -big).scatter_reduce(0, rows, points, "amax")
+    tri = vertices[:, faces]  # (T, F, 3, 3)
+    over = ((tri[..., :2].min(-2).values <= hi[:, None, :2]) & (tri[..., :2].max(-2).values >= lo[:, None, :2])).all(-1)
+    t, f = torch.nonzero(over & (tri[..., 2].max(-1).values > lo[:, None, 2]), as_tuple=True)
+    along = torch.zeros(T, 3, dtype=vertices.dtype, device=vertices.device)
+    along[:, 0] = apart * torch.arange(T, dtype=vertices.dtype, device=vertices.device)
+    winding, doubt = ray_winding(points + along[frame], (vertices + along[:, None]).reshape(-1, 3), faces[f] + V * t[:, None])
+    found = winding > 0
+    for k in torch.nonzero(doubt).flatten().tolist():
+        found[k] = bool(winding_numbers(points[k:k + 1], vertices[frame[k]], faces)[0] > 0.5)
     return found
 
 
@@ -181,17 +196,6 @@ def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
     dim = vertices.dim() - 2
     normals = torch.zeros_like(vertices).index_add_(dim, faces.flatten(), face_normals.repeat_interleave(3, dim))
     return normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def maybe_inside(points: Tensor, vertices: Tensor, normals: Tensor, near: float) -> Tensor:
-    """`(..., N)` bool: the ``points`` `(..., N, 3)` that may be inside the mesh of
-    ``vertices`` and vertex ``normals`` `(..., V, 3)`, a prefilter for :func:`inside`:
-    within ``near`` of their nearest vertex and either behind its normal or within a
-    third of ``near`` of it."""
-    dist, nearest = torch.cdist(points, vertices).min(-1)
-    at = nearest[..., None].expand(*nearest.shape, 3)
-    behind = ((points - torch.gather(vertices, -2, at)) * torch.gather(normals, -2, at)).sum(-1) < 0
-    return (dist < near) & (behind | (dist < near / 3))
 
 
 def boundary_loops(faces: np.ndarray) -> list[list[int]]:

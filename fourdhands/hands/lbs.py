@@ -174,13 +174,14 @@ def skin_vertices(vertices: Tensor, weights: Tensor, rel_transforms: Tensor) -> 
 
     Args:
         vertices: (B, V, 3) rest vertices (shape and pose blend shapes applied).
-        weights: (V, J) skinning weights (rows sum to 1 for MANO).
+        weights: (V, J) skinning weights (rows sum to 1 for MANO), or (B, V, J), one set
+            per batch entry.
         rel_transforms: (B, J, 4, 4) from :func:`batch_rigid_transform`.
     Returns:
         (B, V, 3) posed vertices ``sum_j w_vj (R_j v + t_j)``.
     """
     B, J = rel_transforms.shape[:2]
-    T = torch.einsum("vj,bjk->bvk", weights, rel_transforms.reshape(B, J, 16))
+    T = torch.einsum("bvj,bjk->bvk" if weights.dim() == 3 else "vj,bjk->bvk", weights, rel_transforms.reshape(B, J, 16))
     T = T.reshape(B, -1, 4, 4)
     return (T[..., :3, :3] @ vertices.unsqueeze(-1)).squeeze(-1) + T[..., :3, 3]
 
