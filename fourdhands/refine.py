@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 from . import refine_terms as terms
-from .geometry.inside import boundary_loops, close_holes, inside_frames, vertex_normals
+from .geometry.inside import boundary_loops, close_holes, faces_around_vertices, inside_frames, nearest_triangles
 from .geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from .hands.contact import separate
 from .hands.joints import keypoints_from_joints
 from .hands.lbs import batch_rigid_transform, pose_blend_shapes, skin_vertices
 from .pipeline import SIDES, FrameResult
@@ -69,6 +70,9 @@ class RefineConfig:
     steps: int = 12  # L-BFGS iterations per round
     rounds: int = 2  # rounds of minimisation, each after new inside tests
     inside_stride: int = 4  # every k-th vertex is tested (the fingertips always)
+    contact_margin: float = 0.0  # metres: points this near the other hand's surface are watched too (slower)
+    part: float | None = 0.002  # share of vertices left inside the other hand by the last push (None: no push)
+    part_most: float = 0.15  # metres: the longest such push
 
 
 @dataclass
@@ -84,9 +88,9 @@ class _Hand:
     transl0: torch.Tensor  # (T, 3)
     betas: torch.Tensor  # (T, 10)
     joints_rest: torch.Tensor  # (T, 16, 3)
-    subset: torch.Tensor  # (N,) vertex ids the energy skins (tips first)
+    subset: torch.Tensor  # (N,) vertex ids tested for being inside the other hand (tips first)
     correctives: bool  # the model has pose-corrective blend shapes (MANO; the open model none)
-    points_rest: torch.Tensor  # (T, N, 3) their rest positions
+    rest: torch.Tensor  # (T, V, 3) the rest vertices (shaped)
     targets: torch.Tensor  # (2, T, 21, 2) network keypoints, landmarks
     weights: torch.Tensor  # (2, T, 21)
     omega: torch.Tensor  # (T, 3) variables
@@ -105,6 +109,7 @@ class ClipRefiner:
         self.models, self.config = models, config or RefineConfig()
         self._subsets = {side: _subset(m, self.config.inside_stride) for side, m in models.items()}
         self._closures = {side: boundary_loops(m.faces.cpu().numpy()) for side, m in models.items()}
+        self._around = {side: faces_around_vertices(m.faces.cpu(), m.num_vertices) for side, m in models.items()}
         self._new: list[tuple[FrameResult, dict]] = []
         self._done: list[tuple[FrameResult, dict]] = []
         self.report = {"before": dict.fromkeys(TERMS, 0.0), "after": dict.fromkeys(TERMS, 0.0), "windows": 0,
@@ -150,6 +155,8 @@ class ClipRefiner:
             finite = self._minimise(K, hands, insides)
             if not finite:
                 break
+        if finite and self._part(hands):
+            insides = self._insides(hands)  # the report's inside sets after the push
         after = self._energy(K, hands, insides)[1] if finite else None  # the last round's inside sets
         out = self._results(results, hands) if finite else None
         return self._account(results, frames, fixed, before, after, out, time.perf_counter() - t0)
@@ -177,6 +184,29 @@ class ClipRefiner:
         optimiser.step(closure)
         return finite[0] and all(bool(torch.isfinite(p).all()) for p in params)
 
+    @torch.no_grad()
+    def _part(self, hands: dict) -> bool:
+        """The last step against interpenetration: on the free frames where both hands are,
+        the shortest push that leaves at most ``config.part`` of either hand's vertices
+        inside the other (:func:`~fourdhands.hands.contact.separate`, exact inside tests on
+        the closed meshes), half to each hand, along one direction for the window; the
+        camera's depth axis is among the candidates, which leaves the 2D nearly as it was.
+        True when it moved the hands."""
+        if self.config.part is None or len(hands) < 2:
+            return False
+        frames = torch.nonzero(hands["right"].free & hands["left"].free).flatten()
+        if len(frames) < 2:
+            return False
+        meshes = {side: self._mesh(h) for side, h in hands.items()}
+        keypoints = {side: p[1] for side, p in _pose(hands, self.models).items()}
+        shift = separate(np.stack([meshes[s][0][frames].numpy() for s in SIDES], 1),
+                         np.stack([keypoints[s][frames].numpy() for s in SIDES], 1),
+                         [meshes[s][1].numpy() for s in SIDES], self.config.part, also=_DEPTH_AXIS,
+                         most=self.config.part_most)
+        for k, side in enumerate(SIDES):
+            hands[side].shift[frames] += torch.as_tensor(shift[:, k], dtype=torch.float32) / TRANSL_UNIT
+        return bool(np.any(shift))
+
     def _account(self, results, frames, fixed, before, after, out, seconds):
         r = self.report
         r["seconds"] += seconds
@@ -199,7 +229,8 @@ class ClipRefiner:
         `(T, 3, 3)` the window's cameras."""
         c = self.config
         values = dict.fromkeys(TERMS, torch.zeros(()))
-        posed = _pose(hands, self.models, {side: insides[side].active if insides else _TIPS for side in hands})
+        posed = _pose(hands, self.models, {side: insides[side].active if insides else self.models[side].tip_vertex_ids
+                                           for side in hands})
         for side, h in hands.items():
             rot, kp, points = posed[side]
             posed[side] = (kp, points)
@@ -215,7 +246,7 @@ class ClipRefiner:
             for side, other in (("right", "left"), ("left", "right")):
                 found = insides[side]
                 values["penetration"] = values["penetration"] + terms.penetration(
-                    posed[side][1], found.mask, posed[other][1], found.nearest, found.normals, c.transl_scale)
+                    posed[side][1], found.frame, found.point, posed[other][1], found.triangle, c.transl_scale)
         total = sum(getattr(c, k) * v for k, v in values.items())
         return total, {k: float(v.detach()) for k, v in values.items()}
 
@@ -231,20 +262,20 @@ class ClipRefiner:
         found = {}
         for side, other in (("right", "left"), ("left", "right")):
             verts, faces = meshes[other]
-            points, surface = posed[side], posed[other]
-            mask = torch.zeros(points.shape[:2], dtype=torch.bool)
-            nearest = torch.zeros(points.shape[:2], dtype=torch.long)
-            normals = torch.zeros_like(points)
+            points = posed[side]
             lo, hi = verts.min(1, keepdim=True).values, verts.max(1, keepdim=True).values
             boxed = ((points >= lo) & (points <= hi)).all(-1) & both[:, None]  # (T, N): may be inside
             t, p = torch.nonzero(boxed, as_tuple=True)
-            found_in = inside_frames(points[t, p], t, verts, faces)
-            t, p = t[found_in], p[found_in]
-            mask[t, p] = True
-            nearest[t, p] = (points[t, p][:, None] - surface[t]).norm(dim=-1).argmin(-1)
-            normals[t, p] = vertex_normals(verts, faces)[t, hands[other].subset[nearest[t, p]]]
-            found[side] = (mask, nearest, normals)
-        return _contacts(found)
+            keep = inside_frames(points[t, p], t, verts, faces)
+            if not self.config.contact_margin:
+                t, p, keep = t[keep], p[keep], keep[keep]
+            model = self.models[other]
+            nearest, distance = nearest_triangles(points[t, p], t, verts[:, :model.num_vertices], model.faces,
+                                                  self._around[other])
+            # the points inside, and those within the margin outside, which the term keeps from entering
+            keep |= distance < self.config.contact_margin
+            found[side] = (t[keep], hands[side].subset[p[keep]], model.faces[nearest[keep]])
+        return _contacts(found, {side: self.models[side].tip_vertex_ids for side in hands})
 
     def _mesh(self, h: _Hand) -> tuple[torch.Tensor, torch.Tensor]:
         """The hand's closed mesh `(T, V, 3)` at the current variables, and its faces."""
@@ -323,11 +354,12 @@ def _hand(side: str, frames: list, fixed: int, model, subset: torch.Tensor, c: R
     with torch.no_grad():
         rest = model(rotmats=torch.eye(3).expand(T, 16, 3, 3), betas=betas)
     return _Hand(side, present, free, axis_angle_to_matrix(go), hp, tr, betas, rest.joints,
-                 subset, bool(model.posedirs.any()), rest.vertices[:, subset], targets, weights, torch.zeros(T, 3, requires_grad=True),
+                 subset, bool(model.posedirs.any()), rest.vertices, targets, weights, torch.zeros(T, 3, requires_grad=True),
                  torch.zeros(T, 45, requires_grad=True), torch.zeros(T, 3, requires_grad=True))
 
 
 TRANSL_UNIT = 0.01  # metres per unit of the translation variable
+_DEPTH_AXIS = ((0.0, 0.0, 1.0), (0.0, 0.0, -1.0))  # the left hand farther, or nearer
 
 
 def _translation(h: _Hand) -> torch.Tensor:
@@ -347,28 +379,25 @@ def _rotations_of(hands: list[_Hand]) -> torch.Tensor:
     return torch.cat([(mats[:, 0] @ torch.cat([h.R0 for h in hands]))[:, None], mats[:, 1:]], dim=1)
 
 
-_TIPS = torch.arange(5)  # the subset starts with the fingertips, which the keypoints need
-
-
 def _pose(hands: dict, models: dict, active: dict | None = None) -> dict:
     """Per side, rotations `(T, 16, 3, 3)`, keypoints `(T, 21, 3)` and the skinned points
     `(T, M, 3)` (camera frame) at the current variables: linear blend skinning of the
-    ``active`` entries of the subset only (all of it by default; the fingertips first).
+    vertices ``active`` only (vertex ids, the fingertips first; by default the subset).
     Both hands go through the kinematic chain and the skinning as one batch, which halves
     the operations that the energy's gradient goes back through."""
     sides = list(hands)
     hs = [hands[s] for s in sides]
     T = len(hs[0].present)
-    ids = [torch.arange(len(h.subset)) if active is None else active[s] for s, h in zip(sides, hs)]
+    ids = [h.subset if active is None else active[s] for s, h in zip(sides, hs)]
     counts = [len(i) for i in ids]
     ids = [torch.cat([i, i[:1].expand(max(counts) - len(i))]) for i in ids]  # padded to one width
     rot = _rotations_of(hs)
     joints, rel = batch_rigid_transform(rot, torch.cat([h.joints_rest for h in hs]), models[sides[0]].parents.tolist())
-    points = torch.cat([h.points_rest[:, i] for h, i in zip(hs, ids)])
+    points = torch.cat([h.rest[:, i] for h, i in zip(hs, ids)])
     if any(h.correctives for h in hs):
-        points = points + torch.cat([pose_blend_shapes(rot[k * T:(k + 1) * T], models[s].posedirs[h.subset[i]])
+        points = points + torch.cat([pose_blend_shapes(rot[k * T:(k + 1) * T], models[s].posedirs[i])
                                      for k, (s, h, i) in enumerate(zip(sides, hs, ids))])
-    weights = torch.cat([models[s].lbs_weights[h.subset[i]].expand(T, -1, -1) for s, h, i in zip(sides, hs, ids)])
+    weights = torch.cat([models[s].lbs_weights[i].expand(T, -1, -1) for s, i in zip(sides, ids)])
     t = torch.cat([_translation(h) for h in hs])[:, None]
     skinned = skin_vertices(points, weights, rel) + t
     kp = keypoints_from_joints(joints + t, skinned, torch.arange(5))
@@ -378,31 +407,26 @@ def _pose(hands: dict, models: dict, active: dict | None = None) -> dict:
 
 @dataclass
 class _Contacts:
-    """One hand's points inside the other, over a window, on the ``active`` entries `(M,)`
-    of its subset (the fingertips, its points inside the other, and the points the
-    other's inner points are nearest to: all the energy needs to skin)."""
+    """One hand's points inside the other over a window, on the vertices ``active`` `(M,)`
+    (its fingertips, its points inside the other, and the corners of its triangles
+    nearest to the other's inner points: all the energy needs to skin of it)."""
 
     active: torch.Tensor
-    mask: torch.Tensor  # (T, M) inside the other hand
-    nearest: torch.Tensor  # (T, M) index into the other's active points
-    normals: torch.Tensor  # (T, M, 3) the other's outward normal there
+    frame: torch.Tensor  # (K,) of each inner point
+    point: torch.Tensor  # (K,) its place in active
+    triangle: torch.Tensor  # (K, 3) the other's nearest triangle, places in the other's active
 
 
-def _contacts(found: dict) -> dict[str, _Contacts]:
-    """Per side, from ``(mask (T, N), nearest (T, N), normals (T, N, 3))`` on the whole
-    subsets, the :class:`_Contacts` on the active entries."""
-    pairs = {side: torch.nonzero(mask, as_tuple=True) for side, (mask, _, _) in found.items()}
+def _contacts(found: dict, tips: dict) -> dict[str, _Contacts]:
+    """Per side, from ``(frame (K,), vertex (K,), the other's nearest triangle (K, 3))``
+    in vertex ids, the :class:`_Contacts` on the active vertices."""
     active = {}
     for side, other in (("right", "left"), ("left", "right")):
-        t, p = pairs[side]
-        t_o, p_o = pairs[other]
-        active[side] = torch.unique(torch.cat([_TIPS, p, found[other][1][t_o, p_o]]))  # sorted: tips first
-    out = {}
-    for side, other in (("right", "left"), ("left", "right")):
-        mask, nearest, normals = found[side]
-        where = torch.full((mask.shape[1],), -1, dtype=torch.long)
-        where[active[other]] = torch.arange(len(active[other]))
-        ids = active[side]
-        near = where[nearest[:, ids]]
-        out[side] = _Contacts(ids, mask[:, ids] & (near >= 0), near.clamp_min(0), normals[:, ids])
-    return out
+        used = torch.unique(torch.cat([found[side][1], found[other][2].flatten()]))
+        active[side] = torch.cat([tips[side], used[~torch.isin(used, tips[side])]])
+    place = {}
+    for side, ids in active.items():
+        place[side] = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
+        place[side][ids] = torch.arange(len(ids))
+    return {side: _Contacts(active[side], found[side][0], place[side][found[side][1]], place[other][found[side][2]])
+            for side, other in (("right", "left"), ("left", "right"))}

@@ -90,17 +90,18 @@ def limit_violation(hand_pose: Tensor, side: str, mask: Tensor) -> Tensor:
     return _mean((excess ** 2).sum((-1, -2)), mask.to(pose.dtype))
 
 
-def penetration(points: Tensor, inside: Tensor, surface: Tensor, nearest: Tensor, normals: Tensor,
+def penetration(points: Tensor, frame: Tensor, point: Tensor, surface: Tensor, triangle: Tensor,
                 scale: float) -> Tensor:
-    """Interpenetration of one hand's ``points`` `(T, N, 3)` into the other hand: for the
-    points found ``inside`` `(T, N)`, their depth behind the other hand's surface, along
-    the outward ``normals`` `(T, N, 3)` at their ``nearest`` `(T, N)` point of its
-    ``surface`` `(T, M, 3)`: ``relu((q - p) . n)``, squared in units of ``scale`` metres,
-    summed over the points, mean over frames. Both hands move: the inner point out along
-    the normal, the other surface back."""
-    frame, point = torch.nonzero(inside, as_tuple=True)
+    """Interpenetration of one hand's ``points`` `(T, N, 3)` into the other hand, whose
+    ``surface`` points are `(T, M, 3)`: for the points inside it, ``point`` `(K,)` in
+    ``frame`` `(K,)`, their depth behind the plane of the other hand's nearest triangle,
+    whose corners are ``triangle`` `(K, 3)` (indices into ``surface``, counter-clockwise
+    seen from outside): ``relu((a - p) . n)`` with ``n`` the triangle's unit normal at the
+    current positions. Squared in units of ``scale`` metres, summed over the points, mean
+    over frames. Both hands move: the inner point out, the other surface back."""
     if len(frame) == 0:
         return points.sum() * 0.0
-    q = surface[frame, nearest[frame, point]]
-    depth = torch.relu(((q - points[frame, point]) * normals[frame, point]).sum(-1))
+    a, b, c = (surface[frame, triangle[:, k]] for k in range(3))
+    normal = torch.nn.functional.normalize(torch.linalg.cross(b - a, c - a), dim=-1)
+    depth = torch.relu(((a - points[frame, point]) * normal).sum(-1))
     return (depth ** 2).sum() / scale ** 2 / len(points)

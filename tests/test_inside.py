@@ -5,8 +5,9 @@ import numpy as np
 import torch
 import trimesh
 
-from fourdhands.geometry.inside import (boundary_loops, close_holes, inside, inside_frames, ray_crossings,
-                                       ray_winding, surface_distance, winding_numbers)
+from fourdhands.geometry.inside import (boundary_loops, close_holes, faces_around_vertices, inside, inside_frames,
+                                       nearest_triangles, ray_crossings, ray_winding, surface_distance,
+                                       triangle_distance, winding_numbers)
 from fourdhands.hands import load_hand_model
 
 
@@ -97,3 +98,18 @@ def test_inside_frames_tests_each_point_against_its_own_frame_only():
     found = inside_frames(points, frame, verts, model.faces)
     solid = torch.cat([winding_numbers(points[k:k + 1], verts[frame[k]], model.faces) for k in range(900)])
     assert (found == (solid > 0.5)).all() and found.any() and (~found).any()
+
+
+def test_nearest_triangles_around_the_nearest_vertex_are_the_nearest_of_all():
+    model = load_hand_model("open", "right", dtype=torch.float64)
+    torch.manual_seed(2)
+    verts = model(hand_pose=0.2 * torch.randn(1, 45).double()).vertices
+    faces = model.faces
+    around = faces_around_vertices(faces, verts.shape[1])
+    assert set(around[faces[7, 1]].tolist()) >= {7} and (around >= 0).sum() == 3 * len(faces)
+    points = verts[0, torch.randint(0, verts.shape[1], (300,))] + 0.003 * torch.randn(300, 3).double()
+    found, distance = nearest_triangles(points, torch.zeros(300, dtype=torch.long), verts, faces, around)
+    a, b, c = verts[0][faces[found]].unbind(1)
+    exact = surface_distance(points, verts[0], faces).numpy()
+    np.testing.assert_allclose(triangle_distance(points, a, b, c).numpy(), exact, atol=1e-6)
+    np.testing.assert_allclose(distance.numpy(), exact, atol=1e-6)

@@ -73,17 +73,17 @@ def test_limit_violation_is_the_squared_excess_beyond_the_box():
     assert float(terms.limit_violation(mirror_pose(bad), "left", mask)) == pytest.approx(0.04)
 
 
-def test_penetration_is_the_depth_behind_the_other_surface():
+def test_penetration_is_the_depth_behind_the_plane_of_the_nearest_triangle():
     points = torch.tensor([[[0.0, 0, 0], [5.0, 0, 0]]], dtype=F64)
-    surface = torch.tensor([[[0.002, 0.003, 0], [0.0, -0.01, 0]]], dtype=F64)
-    nearest = torch.tensor([[0, 1]])
-    normals = torch.tensor([[[0.0, 1.0, 0], [1.0, 0, 0]]], dtype=F64)  # outward at the nearest point
-    inside = torch.tensor([[True, False]])
-    # 3 mm behind the surface along its normal (the sideways 2 mm do not count): (3 mm / 1 mm)^2
-    assert float(terms.penetration(points, inside, surface, nearest, normals, 0.001)) == pytest.approx(9.0)
-    assert float(terms.penetration(points, torch.zeros_like(inside), surface, nearest, normals, 0.001)) == 0.0
-    ahead = torch.tensor([[[0.0, -0.003, 0], [0.0, -0.01, 0]]], dtype=F64)  # the point is in front: no depth
-    assert float(terms.penetration(points, inside, ahead, nearest, normals, 0.001)) == 0.0
+    # a triangle in the plane y = 3 mm, counter-clockwise seen from +y (its outside)
+    surface = torch.tensor([[[0.0, 0.003, 0], [0.0, 0.003, 1.0], [1.0, 0.003, 0], [9.0, 9.0, 9.0]]], dtype=F64)
+    frame, point, triangle = torch.tensor([0]), torch.tensor([0]), torch.tensor([[0, 1, 2]])
+    # 3 mm behind the plane (the triangle's corners lie far sideways: only the plane counts): (3 mm / 1 mm)^2
+    assert float(terms.penetration(points, frame, point, surface, triangle, 0.001)) == pytest.approx(9.0)
+    none = torch.zeros(0, dtype=torch.long)
+    assert float(terms.penetration(points, none, none, surface, triangle[:0], 0.001)) == 0.0
+    flipped = triangle[:, [0, 2, 1]]  # the same triangle facing -y: the point is in front of it
+    assert float(terms.penetration(points, frame, point, surface, flipped, 0.001)) == 0.0
 
 
 @pytest.mark.parametrize("name", ["reprojection", "near", "joints", "rotations", "limits", "penetration"])
@@ -111,10 +111,9 @@ def test_gradients_agree_with_finite_differences(name):
         args = ((torch.randn(T, 45, generator=g, dtype=F64) * 1.5).requires_grad_(),)
         fn = lambda p: terms.limit_violation(p, "left", mask)  # noqa: E731
     else:
-        inside = torch.rand(T, 30, generator=g) < 0.5
-        nearest = torch.randint(0, 40, (T, 30), generator=g)
-        normals = torch.nn.functional.normalize(torch.randn(T, 30, 3, generator=g, dtype=F64), dim=-1)
+        frame, point = torch.randint(0, T, (25,), generator=g), torch.randint(0, 30, (25,), generator=g)
+        triangle = torch.stack([torch.randperm(40, generator=g)[:3] for _ in range(25)])
         args = (torch.randn(T, 30, 3, generator=g, dtype=F64).requires_grad_(),
                 torch.randn(T, 40, 3, generator=g, dtype=F64).requires_grad_())
-        fn = lambda p, s: terms.penetration(p, inside, s, nearest, normals, 0.01)  # noqa: E731
+        fn = lambda p, s: terms.penetration(p, frame, point, s, triangle, 0.01)  # noqa: E731
     assert gradcheck(fn, args, eps=1e-6, atol=1e-5, rtol=1e-4)

@@ -6,7 +6,8 @@ import torch
 
 from fourdhands.geometry.inside import winding_numbers
 from fourdhands.hands import load_hand_model, poses
-from fourdhands.synth import contact as C, fingers as FG, motion as M
+from fourdhands.hands import contact as C
+from fourdhands.synth import fingers as FG, motion as M
 
 
 def test_named_poses_lie_within_the_joint_limits_and_round_trip():
@@ -102,3 +103,14 @@ def test_separate_pushes_overlapping_hands_to_contact():
 @pytest.mark.parametrize("split", sorted(M.SPLITS))
 def test_every_split_names_known_scenarios(split):
     assert set(M.SPLITS[split]) <= set(M.SCENARIOS)
+
+
+def test_separate_keeps_to_the_longest_push_and_takes_extra_directions():
+    vertices, keypoints, faces = _overlapping_hands(3)
+    capped = C.separate(vertices, keypoints, faces, tolerance=0.002, most=0.003)
+    assert np.linalg.norm(capped[:, 1] - capped[:, 0], axis=1).max() <= 0.003 + 1e-9
+    # the left hand sits 5 mm along +y of the right one: with +y offered, the push is no longer
+    along_y = C.separate(vertices, keypoints, faces, tolerance=0.002, also=((0.0, 1.0, 0.0),))
+    full = C.separate(vertices, keypoints, faces, tolerance=0.002)
+    rel = along_y[:, 1] - along_y[:, 0]
+    assert np.linalg.norm(rel, axis=1).max() <= np.linalg.norm(full[:, 1] - full[:, 0], axis=1).max() + 1e-9

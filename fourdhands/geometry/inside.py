@@ -164,28 +164,64 @@ def inside_frames(points: Tensor, frame: Tensor, vertices: Tensor, faces: Tensor
 
 def surface_distance(points: Tensor, vertices: Tensor, faces: Tensor, chunk: int = 64) -> Tensor:
     """Distance `(N,)` from each of ``points`` `(N, 3)` to the nearest point of the
-    triangle mesh's surface: to the triangle's plane where the point's foot falls inside
-    it, else to the nearest of its edges."""
-    tri = vertices[faces]  # (F, 3, 3)
-    a, b, c = tri.unbind(1)
+    triangle mesh's surface (:func:`triangle_distance` to every triangle)."""
+    a, b, c = vertices[faces].unbind(1)  # (F, 3) each
+    out = [triangle_distance(points[start:start + chunk, None], a, b, c).min(-1).values
+           for start in range(0, len(points), chunk)]
+    return torch.cat(out) if out else points.new_zeros(0)
+
+
+def triangle_distance(p: Tensor, a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """Distance `(...)` from points ``p`` to triangles (``a``, ``b``, ``c``), all `(..., 3)`
+    and broadcast: to the triangle's plane where the point's foot falls inside it, else to
+    the nearest of its edges."""
     normal = torch.linalg.cross(b - a, c - a)
     normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-18)
-    out = []
-    for start in range(0, len(points), chunk):
-        p = points[start:start + chunk, None]  # (n, 1, 3)
-        height = ((p - a) * normal).sum(-1)  # (n, F)
-        foot = p - height[..., None] * normal
-        over = torch.stack([(torch.linalg.cross((v - u).expand_as(foot), foot - u) * normal).sum(-1) >= 0
-                            for u, v in ((a, b), (b, c), (c, a))]).all(0)
-        edges = torch.stack([_segment_distance(p, u, v) for u, v in ((a, b), (b, c), (c, a))]).min(0).values
-        out.append(torch.where(over, height.abs(), edges).min(-1).values)
-    return torch.cat(out) if out else points.new_zeros(0)
+    height = ((p - a) * normal).sum(-1)
+    foot = p - height[..., None] * normal
+    over = torch.stack([(torch.linalg.cross(*torch.broadcast_tensors(v - u, foot - u)) * normal).sum(-1) >= 0
+                        for u, v in ((a, b), (b, c), (c, a))]).all(0)
+    edges = torch.stack([_segment_distance(p, u, v) for u, v in ((a, b), (b, c), (c, a))]).min(0).values
+    return torch.where(over, height.abs(), edges)
 
 
 def _segment_distance(p: Tensor, a: Tensor, b: Tensor) -> Tensor:
     ab = b - a
     t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-18)).clamp(0.0, 1.0)
     return (p - (a + t[..., None] * ab)).norm(dim=-1)
+
+
+def nearest_triangles(points: Tensor, frame: Tensor, vertices: Tensor, faces: Tensor, vertex_faces: Tensor,
+                      nearest: int = 4, chunk: int = 256) -> tuple[Tensor, Tensor]:
+    """For each of ``points`` `(K, 3)`, the index `(K,)` of the nearest triangle of its
+    frame's mesh (``vertices[frame]`` `(T, V, 3)`, ``faces`` `(F, 3)`) among those around
+    its ``nearest`` nearest vertices (``vertex_faces`` `(V, D)`, padded with -1, from
+    :func:`faces_around_vertices`): the nearest triangle itself, or one within a hair of it,
+    but where the surface folds sharply near the point; and the distance `(K,)` to it."""
+    out, dist = [], []
+    for start in range(0, len(points), chunk):
+        p, t = points[start:start + chunk], frame[start:start + chunk]
+        near = (p[:, None] - vertices[t]).norm(dim=-1).topk(nearest, largest=False).indices  # (k, n)
+        around = vertex_faces[near].flatten(1)  # (k, n D)
+        corners = vertices[t[:, None, None], faces[around.clamp_min(0)]]  # (k, n D, 3, 3)
+        d = triangle_distance(p[:, None], *corners.unbind(-2)).masked_fill(around < 0, float("inf"))
+        best = d.min(-1)
+        out.append(around.gather(1, best.indices[:, None])[:, 0])
+        dist.append(best.values)
+    if not out:
+        return frame.new_zeros(0), points.new_zeros(0)
+    return torch.cat(out), torch.cat(dist)
+
+
+def faces_around_vertices(faces: Tensor, num_vertices: int) -> Tensor:
+    """`(V, D)`: the faces that use each vertex, padded with -1 to the largest count D."""
+    used = faces.flatten()
+    order = torch.argsort(used, stable=True)
+    counts = torch.bincount(used, minlength=num_vertices)
+    slot = torch.arange(len(used)) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    out = torch.full((num_vertices, int(counts.max())), -1, dtype=torch.long)
+    out[used[order], slot] = order // 3
+    return out
 
 
 def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:

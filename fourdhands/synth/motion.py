@@ -176,7 +176,7 @@ class Motion:
             its mirror (:meth:`hand_pose`).
         betas: `(2, 10)` shape.
         contact_tolerance: share of a hand's vertices allowed inside the other hand
-            after :func:`~fourdhands.synth.contact.separate` (None: do not separate).
+            after :func:`~fourdhands.hands.contact.separate` (None: do not separate).
         hide: how a hand is hidden, for the occlusion scenarios: ``{"by": "occluder" |
             "frame" | "hand", "slot", "start", "stop"}`` (frames start..stop-1), or None.
         wrist_bend: `(2, 2)` each hand's wrist flexion and deviation (radians), which

@@ -41,7 +41,7 @@ from ..hands import load_hand_model
 from ..render.renderer import Mesh, Renderer
 from ..sides import SIDES
 from . import appearance
-from .contact import separate
+from ..hands.contact import separate
 from .forearm import forearm_mesh, sample_forearm_look, wrist_section
 from .motion import HandRest, Motion, project, sample_motion
 from .occluders import plan_occluders

@@ -38,14 +38,16 @@ def inside_after_push(points: np.ndarray, vertices: np.ndarray, faces: np.ndarra
     return (winding > 0).sum(0).numpy()
 
 
-def _needed_push(points: np.ndarray, vertices: np.ndarray, faces: list, direction: np.ndarray, allowed: float) -> float:
-    """The least push (m) along ``direction`` `(3,)` after which neither hand has more than
-    ``allowed`` of its ``points`` `(2, P, 3)` inside the other (``vertices`` `(2, V, 3)`);
-    the largest push tried when none suffices."""
-    right_in_left = inside_after_push(points[RIGHT], vertices[LEFT], faces[LEFT], -direction)
-    left_in_right = inside_after_push(points[LEFT], vertices[RIGHT], faces[RIGHT], direction)
-    ok = np.flatnonzero(np.maximum(right_in_left, left_in_right) <= allowed)
-    return float(_PUSHES[ok[0]] if len(ok) else _PUSHES[-1])
+def _needed_push(points: np.ndarray, vertices: np.ndarray, faces: list, direction: np.ndarray, allowed: float,
+                 most: float) -> float:
+    """The least push (m, at most ``most``) along ``direction`` `(3,)` after which neither
+    hand has more than ``allowed`` of its ``points`` `(2, P, 3)` inside the other
+    (``vertices`` `(2, V, 3)`); when none suffices, the one that leaves the fewest inside."""
+    pushes = _PUSHES[_PUSHES <= most + 1e-9]
+    inner = np.maximum(inside_after_push(points[RIGHT], vertices[LEFT], faces[LEFT], -direction, pushes),
+                       inside_after_push(points[LEFT], vertices[RIGHT], faces[RIGHT], direction, pushes))
+    ok = np.flatnonzero(inner <= allowed)
+    return float(pushes[ok[0]] if len(ok) else pushes[np.argmin(inner)])
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -62,12 +64,14 @@ def _push_directions(vertices: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     return np.stack([centroids, normal, -normal])
 
 
-def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance: float) -> np.ndarray:
+def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance: float,
+             also: tuple = (), most: float = float(_PUSHES[-1])) -> np.ndarray:
     """Shifts that push two hands apart until at most ``tolerance`` of each hand's
     vertices lie inside the other's closed mesh, half to each hand.
 
-    The direction (per frame) is the candidate of :func:`_push_directions` that needs
-    the least push over a few probe frames; the push is found on every other frame,
+    The direction (per frame) is the candidate of :func:`_push_directions`, or of the
+    fixed unit directions ``also`` `(3,)`, that needs the least push over a few probe
+    frames; the push is found on every other frame,
     interpolated between, held over neighbouring frames and smoothed, so the hands touch
     without jitter.
 
@@ -76,6 +80,8 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
         keypoints: `(F, 2, 21, 3)`.
         faces: per hand, the faces of its closed mesh over those vertices.
         tolerance: share of V.
+        also: more candidate directions.
+        most: the longest push (m) allowed.
 
     Returns:
         `(F, 2, 3)` translations to add to each hand (zeros where already apart).
@@ -84,12 +90,14 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
     points = vertices[:, :, ::_VERTEX_STRIDE]
     allowed = tolerance * points.shape[2]
     directions = _push_directions(vertices, keypoints)
+    if also:
+        directions = np.concatenate([directions, np.broadcast_to(np.asarray(also, float)[:, None], (len(also), frames, 3))])
     probe = np.unique(np.linspace(0, frames - 1, _PROBES).round().astype(np.int64))
-    probe_push = [[_needed_push(points[t], vertices[t], faces, d[t], allowed) for t in probe] for d in directions]
+    probe_push = [[_needed_push(points[t], vertices[t], faces, d[t], allowed, most) for t in probe] for d in directions]
     direction = directions[int(np.argmin([np.mean(p) for p in probe_push]))]
     sample = np.unique(np.r_[np.arange(0, frames, 2), frames - 1])  # every other frame, interpolated between
     push = np.interp(np.arange(frames), sample,
-                     [_needed_push(points[t], vertices[t], faces, direction[t], allowed) for t in sample])
+                     [_needed_push(points[t], vertices[t], faces, direction[t], allowed, most) for t in sample])
     if not push.any():
         return np.zeros((frames, 2, 3))
     # a push held over +-2 frames, then smoothed: never much less than needed nearby
