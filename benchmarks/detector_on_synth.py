@@ -10,6 +10,15 @@ serves one hand at most, the first hand whose test it passes, right hand first).
 error of a found hand is the mean distance of its landmarks to the true keypoints over
 the visible joints, divided by the box's longer side. Left/right labels are not scored.
 
+Two probes of why a hand is missed, per split:
+
+- **crops**: each visible hand again, alone in a square crop twice its box's longer side,
+  scaled to 256 px: a hand found there but not in the frame is lost to the frame (its
+  scale, or the other hand beside it), not to how it looks;
+- **facing**: recall by which side of the hand faces the camera, from the true keypoints
+  (the palm's normal, wrist -> index and pinky knuckles, against the ray to the wrist):
+  palm (cos > 0.4), edge-on, back (cos < -0.4).
+
 Run: ``python benchmarks/detector_on_synth.py --root data/synth [--out FILE]`` (the
 splits generated with their default seeds: ``fourdhands synth data/synth/<split>
 --split <split> --sequences 12 --frames 24``).
@@ -48,34 +57,67 @@ def match(boxes: np.ndarray, wanted: np.ndarray, landmarks: list[np.ndarray]) ->
     return out
 
 
+CROP_PX = 256
+
+
+def facing(keypoints: np.ndarray, slot: int) -> float:
+    """cos of the angle between the palm's outward normal and the direction to the camera
+    (keypoints `(21, 3)` camera frame, OpenPose order; slot 0 right, 1 left)."""
+    normal = np.cross(keypoints[5] - keypoints[0], keypoints[17] - keypoints[0])
+    normal = normal if slot == 0 else -normal  # mirrored hands wind the other way
+    to_camera = -keypoints[0]
+    return float(normal @ to_camera / max(np.linalg.norm(normal) * np.linalg.norm(to_camera), 1e-12))
+
+
+def crop_around(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """A square crop twice the box's longer side (zero-padded), scaled to CROP_PX; and the
+    scale and offset that take crop pixels back to the frame."""
+    from PIL import Image
+
+    side = 2.0 * float(box[2:].max())
+    x0, y0 = box[0] - side / 2, box[1] - side / 2
+    pil = Image.fromarray(image).crop((int(round(x0)), int(round(y0)), int(round(x0 + side)), int(round(y0 + side))))
+    scale = side / CROP_PX
+    return np.asarray(pil.resize((CROP_PX, CROP_PX), Image.BILINEAR)), scale, np.array([round(x0), round(y0)])
+
+
+def _landmarks(result, w: int, h: int) -> list[np.ndarray]:
+    return [np.array([[p.x * w, p.y * h] for p in hand.landmark]) for hand in result.multi_hand_landmarks or []]
+
+
 def measure(root: Path) -> dict:
     from mediapipe.python.solutions import hands as mp_hands
 
     from fourdhands.synth.shards import SyntheticSequences
 
     seqs = SyntheticSequences(root)
-    visible = found = 0
-    errors = []
-    with mp_hands.Hands(static_image_mode=True, max_num_hands=2, min_detection_confidence=0.5) as solution:
+    records, errors = [], []  # per visible hand: (found in the frame, found in its crop, facing)
+    options = dict(static_image_mode=True, max_num_hands=2, min_detection_confidence=0.5)
+    with mp_hands.Hands(**options) as solution, mp_hands.Hands(**options) as on_crops:
         for seq in tqdm(seqs, desc=root.name, unit="seq"):
             g = seq.gt
             for t in range(len(g["present"])):
                 image = seq.frame(t)
                 h, w = image.shape[:2]
-                result = solution.process(image)
-                landmarks = [np.array([[p.x * w, p.y * h] for p in hand.landmark])
-                             for hand in result.multi_hand_landmarks or []]
+                landmarks = _landmarks(solution.process(image), w, h)
                 wanted = g["present"][t] & g["visible"][t].any(1) & (g["boxes"][t, :, 2] > 0)
                 for hand, det in enumerate(match(g["boxes"][t], wanted, landmarks)):
                     if not wanted[hand]:
                         continue
-                    visible += 1
+                    crop, scale, offset = crop_around(image, g["boxes"][t, hand])
+                    in_crop = [lm * scale + offset for lm in _landmarks(on_crops.process(crop), CROP_PX, CROP_PX)]
+                    only = np.arange(2) == hand
+                    records.append((det is not None, match(g["boxes"][t], only, in_crop)[hand] is not None,
+                                    facing(g["keypoints_3d"][t, hand], hand)))
                     if det is not None:
-                        found += 1
                         vis = g["visible"][t, hand]
                         err = np.linalg.norm(landmarks[det][vis] - g["keypoints_2d"][t, hand][vis], axis=1).mean()
                         errors.append(err / g["boxes"][t, hand, 2:].max())
-    return {"visible": visible, "found": found, "recall": found / max(visible, 1),
+    found, cropped, cos = (np.array(c) for c in zip(*records)) if records else (np.zeros(0),) * 3
+    by_facing = {name: float(found[sel].mean()) if sel.any() else float("nan")
+                 for name, sel in (("palm", cos > 0.4), ("edge", np.abs(cos) <= 0.4), ("back", cos < -0.4))}
+    return {"visible": len(records), "found": int(found.sum()), "recall": float(found.mean()) if records else 0.0,
+            "crops": float(cropped.mean()) if records else 0.0, "facing": by_facing,
             "error": float(np.median(errors)) if errors else float("nan"),
             "error_mean": float(np.mean(errors)) if errors else float("nan")}
 
@@ -86,11 +128,13 @@ def main(argv=None) -> int:
     parser.add_argument("--splits", nargs="+", default=list(SPLITS))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    lines = ["| split | visible hands | found | recall | 2D error / box (median) | (mean) |", "|---|---|---|---|---|---|"]
+    lines = ["| split | visible hands | found | recall | recall on crops | palm / edge / back facing | "
+             "2D error / box (median) | (mean) |", "|---|---|---|---|---|---|---|---|"]
     for split in args.splits:
         r = measure(args.root / split)
-        lines.append(f"| {split} | {r['visible']} | {r['found']} | {r['recall']:.2f} | {r['error']:.3f} | "
-                     f"{r['error_mean']:.3f} |")
+        f = r["facing"]
+        lines.append(f"| {split} | {r['visible']} | {r['found']} | {r['recall']:.2f} | {r['crops']:.2f} | "
+                     f"{f['palm']:.2f} / {f['edge']:.2f} / {f['back']:.2f} | {r['error']:.3f} | {r['error_mean']:.3f} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)
     print(text)
