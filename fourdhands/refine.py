@@ -189,8 +189,10 @@ class ClipRefiner:
         """The last step against interpenetration: on the free frames where both hands are,
         the shortest push that leaves at most ``config.part`` of either hand's vertices
         inside the other (:func:`~fourdhands.hands.contact.separate`, exact inside tests on
-        the closed meshes), half to each hand, along one direction for the window; the
-        camera's depth axis is among the candidates, which leaves the 2D nearly as it was.
+        the closed meshes), half to each hand, along the camera's depth axis (either way,
+        one for the window), which leaves the 2D nearly as it was: pushing along the hands'
+        own directions, as the generator does, parts them a little more (1.2 against 1.8 mm
+        on the interacting split) but moves their image and their MRRPE (+7 % against +1 %).
         True when it moved the hands."""
         if self.config.part is None or len(hands) < 2:
             return False
@@ -203,7 +205,7 @@ class ClipRefiner:
         keypoints = {side: p[1] for side, p in _pose(hands, self.models).items()}
         shift = separate(np.stack([meshes[s][0][frames].numpy() for s in SIDES], 1),
                          np.stack([keypoints[s][frames].numpy() for s in SIDES], 1),
-                         [meshes[s][1].numpy() for s in SIDES], self.config.part, also=_DEPTH_AXIS,
+                         [meshes[s][1].numpy() for s in SIDES], self.config.part, directions=_DEPTH_AXIS,
                          most=self.config.part_most)
         for k, side in enumerate(SIDES):
             hands[side].shift[frames] += torch.as_tensor(shift[:, k], dtype=torch.float32) / TRANSL_UNIT

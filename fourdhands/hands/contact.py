@@ -65,13 +65,13 @@ def _push_directions(vertices: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
 
 
 def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance: float,
-             also: tuple = (), most: float = float(_PUSHES[-1])) -> np.ndarray:
+             directions: tuple | None = None, most: float = float(_PUSHES[-1])) -> np.ndarray:
     """Shifts that push two hands apart until at most ``tolerance`` of each hand's
     vertices lie inside the other's closed mesh, half to each hand.
 
-    The direction (per frame) is the candidate of :func:`_push_directions`, or of the
-    fixed unit directions ``also`` `(3,)`, that needs the least push over a few probe
-    frames; the push is found on every other frame,
+    The direction (per frame) is the candidate of :func:`_push_directions` (or of the
+    fixed unit ``directions`` `(3,)` given instead) that needs the least push over a few
+    probe frames; the push is found on every other frame,
     interpolated between, held over neighbouring frames and smoothed, so the hands touch
     without jitter.
 
@@ -80,7 +80,7 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
         keypoints: `(F, 2, 21, 3)`.
         faces: per hand, the faces of its closed mesh over those vertices.
         tolerance: share of V.
-        also: more candidate directions.
+        directions: fixed candidate directions instead of the hands' own.
         most: the longest push (m) allowed.
 
     Returns:
@@ -89,9 +89,10 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
     frames = vertices.shape[0]
     points = vertices[:, :, ::_VERTEX_STRIDE]
     allowed = tolerance * points.shape[2]
-    directions = _push_directions(vertices, keypoints)
-    if also:
-        directions = np.concatenate([directions, np.broadcast_to(np.asarray(also, float)[:, None], (len(also), frames, 3))])
+    if directions is None:
+        directions = _push_directions(vertices, keypoints)
+    else:
+        directions = np.repeat(np.asarray(directions, float)[:, None], frames, axis=1)
     probe = np.unique(np.linspace(0, frames - 1, _PROBES).round().astype(np.int64))
     probe_push = [[_needed_push(points[t], vertices[t], faces, d[t], allowed, most) for t in probe] for d in directions]
     direction = directions[int(np.argmin([np.mean(p) for p in probe_push]))]
