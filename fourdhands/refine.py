@@ -14,8 +14,11 @@ axis-angles and of the translation; the shape stays the network's. The energy
   keypoints and of every joint's rotation (chordal, on SO(3));
 - ``penetration``: points of one hand inside the other, by exact inside tests (winding
   numbers) on the closed mesh (the open model's is watertight; MANO's is capped at the
-  wrist), pushed to the other's surface;
+  wrist), pushed out past the plane of the other hand's nearest triangle;
 - ``limits``: finger articulation beyond the joint limits.
+
+After the minimisation, a last push along the camera's depth axis parts hands still
+inside each other (:meth:`ClipRefiner._part`).
 
 :class:`ClipRefiner` streams: windows of ``window`` new frames are optimised with the
 last ``context`` frames already written held fixed before them (smoothness across the
