@@ -73,7 +73,6 @@ class RefineConfig:
     steps: int = 24  # L-BFGS iterations per round (12 steady the kitchen clip 1.1-1.3x only)
     rounds: int = 2  # rounds of minimisation, each after new inside tests
     inside_stride: int = 4  # every k-th vertex is tested (the fingertips always)
-    contact_margin: float = 0.0  # metres: points this near the other hand's surface are watched too (slower)
     part: float | None = 0.002  # share of vertices left inside the other hand by the last push (None: no push)
     part_most: float = 0.15  # metres: the longest such push
 
@@ -273,15 +272,12 @@ class ClipRefiner:
             lo, hi = verts.min(1, keepdim=True).values, verts.max(1, keepdim=True).values
             boxed = ((points >= lo) & (points <= hi)).all(-1) & both[:, None]  # (T, N): may be inside
             t, p = torch.nonzero(boxed, as_tuple=True)
-            keep = inside_frames(points[t, p], t, verts, faces)
-            if not self.config.contact_margin:
-                t, p, keep = t[keep], p[keep], keep[keep]
+            inner = inside_frames(points[t, p], t, verts, faces)
+            t, p = t[inner], p[inner]
             model = self.models[other]
-            nearest, distance = nearest_triangles(points[t, p], t, verts[:, :model.num_vertices], model.faces,
-                                                  self._around[other])
-            # the points inside, and those within the margin outside, which the term keeps from entering
-            keep |= distance < self.config.contact_margin
-            found[side] = (t[keep], hands[side].subset[p[keep]], model.faces[nearest[keep]])
+            nearest, _ = nearest_triangles(points[t, p], t, verts[:, :model.num_vertices], model.faces,
+                                           self._around[other])
+            found[side] = (t, hands[side].subset[p], model.faces[nearest])
         return _contacts(found, {side: self.models[side].tip_vertex_ids for side in hands})
 
     def _mesh(self, h: _Hand) -> tuple[torch.Tensor, torch.Tensor]:
