@@ -89,6 +89,25 @@ def test_a_jittery_clip_comes_out_smoother_and_no_less_accurate(models):
     np.testing.assert_allclose(out[11].v, out[11].hands["left"].keypoints_3d[0] - out[11].hands["right"].keypoints_3d[0])
 
 
+def test_a_long_window_gets_steps_by_its_length(models, monkeypatch):
+    """``steps`` is the least number of L-BFGS iterations; ``steps_per_frame`` adds more for
+    long windows, which smooth the further for it."""
+    _, seen = _clip(models, T=40, noise=1.0, seed=3)
+    calls = []
+    energy = ClipRefiner._energy
+    monkeypatch.setattr(ClipRefiner, "_energy", lambda self, *a, **k: calls.append(1) or energy(self, *a, **k))
+    results = {}
+    for per_frame in (0.0, 0.5):
+        calls.clear()
+        config = RefineConfig(window=64, rounds=1, steps=4, steps_per_frame=per_frame, part=None)
+        out, refiner = _refine(models, seen, config=config)
+        results[per_frame] = (len(calls), refiner.report["after"]["joint_smoothness"])
+    # L-BFGS evaluates at most 1.25 times per iteration, and the report twice more
+    assert results[0.0][0] <= 4 * 1.25 + 2 < results[0.5][0]
+    assert results[0.5][0] > 20
+    assert results[0.5][1] < results[0.0][1]
+
+
 def test_the_detectors_landmarks_pull_towards_themselves(models):
     truth, seen = _clip(models, noise=1.0, seed=1)
     landmarks = {t: {"right": (g.hands["right"].keypoints_2d, 1.0)} for t, g in enumerate(truth)}

@@ -126,6 +126,14 @@ def _parent_list(parents: Sequence[int] | Tensor) -> list[int]:
     return [int(p) for p in parents]
 
 
+def _levels(parents: list[int]) -> list[list[int]]:
+    """The non-root joints grouped by their depth in the tree (``parents[j] < j``)."""
+    depth = [0] * len(parents)
+    for j in range(1, len(parents)):
+        depth[j] = depth[parents[j]] + 1
+    return [[j for j in range(len(parents)) if depth[j] == d] for d in range(1, max(depth, default=0) + 1)]
+
+
 def batch_rigid_transform(
     rot_mats: Tensor, joints: Tensor, parents: Sequence[int] | Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -155,10 +163,15 @@ def batch_rigid_transform(
     bottom[..., 0, 3] = 1.0
     local = torch.cat([torch.cat([rot_mats, rel_joints.unsqueeze(-1)], dim=-1), bottom], dim=-2)
 
-    chain = [local[:, 0]]
-    for j in range(1, J):
-        chain.append(chain[plist[j]] @ local[:, j])
-    transforms = torch.stack(chain, dim=1)  # (B, J, 4, 4)
+    # one product per depth of the tree (3 for MANO's), not one per joint: fewer and
+    # larger operations, for the forward pass and for the gradient through it
+    transforms, order = local[:, :1], [0]
+    for level in _levels(plist):
+        parents_at = [order.index(plist[j]) for j in level]
+        transforms = torch.cat([transforms, transforms[:, parents_at] @ local[:, level]], dim=1)
+        order += level
+    if order != list(range(J)):
+        transforms = transforms[:, sorted(range(J), key=order.__getitem__)]  # (B, J, 4, 4)
 
     posed_joints = transforms[:, :, :3, 3]
     rot_global = transforms[:, :, :3, :3]
