@@ -56,7 +56,8 @@ class RefineConfig:
     """Weights (each term is a mean, in the units its docstring names) and the schedule."""
 
     reprojection: float = 0.05  # per px^2 (robust): a 4.5 px residual costs 1
-    robust_px: float = 12.0  # Geman-McClure scale: residuals far beyond it stop pulling
+    robust_px: float = 40.0  # Geman-McClure scale: residuals far beyond it stop pulling (at 12, most of
+    # MediaPipe's landmarks on the kitchen clip, 40 px from the network's keypoints on average, did)
     network_weight: float = 0.5  # confidence of the network's own 2D keypoints
     detector_weight: float = 1.0  # times the detector's score, for its landmarks
     rotation_prior: float = 1.0 / 0.05 ** 2  # per rad^2: 0.05 rad (3 deg) costs 1
