@@ -119,8 +119,23 @@ def matrix_to_quaternion(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
-    """Axis-angle to rotation matrix (Rodrigues): ``(..., 3) -> (..., 3, 3)``."""
-    return quaternion_to_matrix(axis_angle_to_quaternion(axis_angle))
+    """Axis-angle to rotation matrix (Rodrigues): ``(..., 3) -> (..., 3, 3)``.
+
+    ``R = cos(t) I + sinc(t) [r]_x + (1 - cos t) / t^2 r r^T`` for ``r`` of angle ``t``,
+    with ``(1 - cos t) / t^2 = sinc(t / 2)^2 / 2`` and ``cos t = 1 - t^2`` times that, so
+    that every factor is a smooth function of ``t^2`` (exact, and differentiable at 0).
+    Written out entry by entry: it runs in fewer operations than through a quaternion,
+    which matters to refinement's many small evaluations."""
+    t2 = (axis_angle * axis_angle).sum(-1)
+    a = _sinc_of_sqrt(t2)
+    b = 0.5 * _sinc_of_sqrt(t2 / 4) ** 2
+    c = 1 - t2 * b
+    x, y, z = axis_angle.unbind(-1)
+    bx, by, bz = b * x, b * y, b * z
+    ax, ay, az = a * x, a * y, a * z
+    return torch.stack([c + bx * x, bx * y - az, bx * z + ay,
+                        bx * y + az, c + by * y, by * z - ax,
+                        bx * z - ay, by * z + ax, c + bz * z], dim=-1).unflatten(-1, (3, 3))
 
 
 def matrix_to_axis_angle(matrix: torch.Tensor) -> torch.Tensor:
