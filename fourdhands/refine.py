@@ -63,18 +63,24 @@ class RefineConfig:
     rotation_prior: float = 1.0 / 0.05 ** 2  # per rad^2: 0.05 rad (3 deg) costs 1
     transl_prior: float = 1.0  # per (transl_scale m)^2
     transl_scale: float = 0.01
-    joint_smoothness: float = 3.0  # per (accel_scale m / frame^2)^2
+    joint_smoothness: float = 0.1  # per (accel_scale m / frame^2)^2 (see _minimise)
     accel_scale: float = 0.001
     robust_accel: float = 300.0  # accel_scale units: larger jumps are a tracker's, not jitter
     rotation_smoothness: float = 100.0  # per squared chordal change of a frame-to-frame rotation
-    penetration: float = 100.0  # per (transl_scale m)^2 of depth
+    penetration: float = 10.0  # per (transl_scale m)^2 of depth (the last push does most of the parting)
     limits: float = 100.0  # per rad^2 beyond the limits
     window: int = 128  # new frames per optimisation (an evaluation costs nearly the same for 32)
     overlap: int = 16  # of them, optimised again with the next window
     context: int = 2  # frames already final, held fixed before a window
-    steps: int = 24  # L-BFGS iterations per round, at least (12 steady the kitchen clip 1.1-1.3x only)
-    steps_per_frame: float = 0.5  # and at least this many per frame of the window: see _minimise
+    steps: int = 16  # L-BFGS iterations per round, at least
+    steps_per_frame: float = 0.25  # and at least this many per frame of the window: see _minimise
     rounds: int = 2  # rounds of minimisation, each after new inside tests
+    # Preconditioning only (any positive values have the same minimum; these make L-BFGS
+    # get there in fewer steps): smoothness's curvature over the prior's, per frame,
+    # roughly, for the root's turn (every joint's rotation and all keypoints move with it)
+    # and for the finger joints (see smoothness_basis)
+    precondition_rotation: float = 8.0
+    precondition_fingers: float = 1.0
     inside_stride: int = 4  # every k-th vertex is tested (the fingertips always)
     part: float | None = 0.002  # share of vertices left inside the other hand by the last push (None: no push)
     part_most: float = 0.15  # metres: the longest such push
@@ -98,7 +104,7 @@ class _Hand:
     rest: torch.Tensor  # (T, V, 3) the rest vertices (shaped)
     targets: torch.Tensor  # (2, T, 21, 2) network keypoints, landmarks
     weights: torch.Tensor  # (2, T, 21)
-    omega: torch.Tensor  # (T, 3) variables
+    omega: torch.Tensor  # (T, 3) variables (zero off the free frames)
     delta: torch.Tensor  # (T, 45)
     shift: torch.Tensor  # (T, 3), in units of TRANSL_UNIT (well scaled beside the radians)
 
@@ -171,30 +177,45 @@ class ClipRefiner:
         sets are fixed); False when the energy turned non-finite.
 
         Smoothness chains the frames, and a quasi-Newton step carries a change about one
-        frame along the chain, so a longer window needs more steps
-        (``config.steps_per_frame``): on the kitchen clip, one window of its 121 frames
-        with 24 steps steadies it less than windows of 32 do, with 64 steps more."""
+        frame along the chain. Two things answer that: each rotation track runs through
+        :func:`smoothness_basis` (the variables are ``z``, the track ``start + A z``), and
+        a longer window gets more steps (``config.steps_per_frame``). Converged, the
+        energy must itself balance jitter against jumps: at ``joint_smoothness`` 3 (the
+        weight that suited 24 unconverged steps) a converged window removed a lost hand's
+        jump by moving the hand 40 cm, which at 0.1 costs more than the jump."""
         c = self.config
+        # the translation is left as it is: preconditioned like the rotations (ratio 40, 8),
+        # every figure got worse, as the network's depth jitter along the rays dominates it
+        ratios = {"omega": c.precondition_rotation, "delta": c.precondition_fingers, "shift": 0.0}
+        tracks = []  # (hand, name, start, A, z)
+        for h in hands.values():
+            for name, ratio in ratios.items():
+                A = smoothness_basis(h.free, h.present, ratio)
+                start = getattr(h, name).detach()
+                tracks.append((h, name, start, A, torch.zeros(A.shape[1], start.shape[1], requires_grad=True)))
         frames = len(next(iter(hands.values())).present)
-        params = [t for h in hands.values() for t in (h.omega, h.delta, h.shift)]
-        optimiser = torch.optim.LBFGS(params, lr=1.0, max_iter=max(c.steps, math.ceil(c.steps_per_frame * frames)),
-                                      history_size=10, line_search_fn="strong_wolfe")
+        optimiser = torch.optim.LBFGS([z for *_, z in tracks], lr=1.0, history_size=10, line_search_fn="strong_wolfe",
+                                      max_iter=max(c.steps, math.ceil(c.steps_per_frame * frames)))
         finite = [True]
+
+        def place():
+            for h, name, start, A, z in tracks:
+                setattr(h, name, start + A @ z)
 
         def closure():
             optimiser.zero_grad()
+            place()
             loss = self._energy(K, hands, insides)[0]
             if not torch.isfinite(loss):
                 finite[0] = False
                 return torch.zeros((), requires_grad=True)
             loss.backward()
-            for h in hands.values():  # fixed context and absent frames do not move
-                for v in (h.omega, h.delta, h.shift):
-                    v.grad[~h.free] = 0.0
             return loss
 
         optimiser.step(closure)
-        return finite[0] and all(bool(torch.isfinite(p).all()) for p in params)
+        with torch.no_grad():
+            place()
+        return finite[0] and all(bool(torch.isfinite(z).all()) for *_, z in tracks)
 
     @torch.no_grad()
     def _part(self, hands: dict) -> bool:
@@ -325,6 +346,27 @@ class ClipRefiner:
         return refined
 
 
+def smoothness_basis(free: torch.Tensor, present: torch.Tensor, ratio: float) -> torch.Tensor:
+    """`(T, F)` the map ``A`` from ``F`` preconditioned variables to a track over the ``T``
+    frames that is zero off the ``free`` `(T,)` frames: ``A = L^-T`` on the free frames,
+    with ``L L^T = I + ratio D^T D`` (``D`` the second differences over triples of
+    ``present`` `(T,)` frames, restricted to the free ones). For a quadratic energy
+    ``x^T (I + ratio D^T D) x``, the variables ``z`` see the identity: smoothness couples
+    frames and makes the problem stiff (its curvature spans ``1 .. 1 + 16 ratio``), which
+    the change of variables undoes, so a few L-BFGS steps reach what took many."""
+    T = len(free)
+    triples = (present[:-2] & present[1:-1] & present[2:]).to(torch.float64)
+    D = torch.zeros(max(T - 2, 0), T, dtype=torch.float64)
+    rows = torch.arange(len(D))
+    D[rows, rows], D[rows, rows + 1], D[rows, rows + 2] = triples, -2 * triples, triples
+    idx = torch.nonzero(free).flatten()
+    M = torch.eye(len(idx), dtype=torch.float64) + ratio * (D.T @ D)[idx][:, idx]
+    lam, V = torch.linalg.eigh(M)
+    A = torch.zeros(T, len(idx), dtype=torch.float64)
+    A[idx] = (V * lam.rsqrt()) @ V.T  # the symmetric root: no frame of the window is special
+    return A.to(torch.float32)
+
+
 def _K(r: FrameResult | None) -> np.ndarray:
     return np.eye(3) if r is None else np.asarray(r.K, np.float64)
 
@@ -367,8 +409,8 @@ def _hand(side: str, frames: list, fixed: int, model, subset: torch.Tensor, c: R
     with torch.no_grad():
         rest = model(rotmats=torch.eye(3).expand(T, 16, 3, 3), betas=betas)
     return _Hand(side, present, free, axis_angle_to_matrix(go), hp, tr, betas, rest.joints,
-                 subset, bool(model.posedirs.any()), rest.vertices, targets, weights, torch.zeros(T, 3, requires_grad=True),
-                 torch.zeros(T, 45, requires_grad=True), torch.zeros(T, 3, requires_grad=True))
+                 subset, bool(model.posedirs.any()), rest.vertices, targets, weights, torch.zeros(T, 3),
+                 torch.zeros(T, 45), torch.zeros(T, 3))
 
 
 TRANSL_UNIT = 0.01  # metres per unit of the translation variable

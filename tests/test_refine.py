@@ -12,7 +12,7 @@ import torch
 from fourdhands.geometry.inside import inside
 from fourdhands.hands import load_hand_model
 from fourdhands.pipeline import FrameResult, HandResult
-from fourdhands.refine import ClipRefiner, RefineConfig
+from fourdhands.refine import ClipRefiner, RefineConfig, smoothness_basis
 
 K = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
 
@@ -87,6 +87,43 @@ def test_a_jittery_clip_comes_out_smoother_and_no_less_accurate(models):
     again = _hand(models["left"], h.global_orient, h.hand_pose, h.transl)
     np.testing.assert_allclose(again.vertices, h.vertices, atol=1e-5)
     np.testing.assert_allclose(out[11].v, out[11].hands["left"].keypoints_3d[0] - out[11].hands["right"].keypoints_3d[0])
+
+
+def test_the_smoothness_basis_whitens_the_smoothness_quadratic():
+    """``A`` maps the variables onto the free frames only, and ``A^T (I + r D^T D) A`` is
+    the identity there (``D`` written out by hand from the present triples)."""
+    present = torch.tensor([True] * 6 + [False] + [True] * 5)
+    free = present.clone()
+    free[:2] = False  # two fixed context frames
+    ratio = 7.0
+    A = smoothness_basis(free, present, ratio).double()
+    assert A.shape == (12, int(free.sum()))
+    assert A[~free].abs().max() == 0
+    D = []
+    for t in range(10):
+        if present[t] and present[t + 1] and present[t + 2]:
+            row = torch.zeros(12, dtype=torch.float64)
+            row[t], row[t + 1], row[t + 2] = 1.0, -2.0, 1.0
+            D.append(row)
+    D = torch.stack(D)[:, free]
+    M = torch.eye(int(free.sum()), dtype=torch.float64) + ratio * D.T @ D
+    Af = A[free]
+    torch.testing.assert_close(Af.T @ M @ Af, torch.eye(len(Af), dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(Af, Af.T)  # the symmetric root
+    # ratio 0: the plain variables of the free frames
+    torch.testing.assert_close(smoothness_basis(free, present, 0.0)[free], torch.eye(int(free.sum())))
+
+
+def test_preconditioning_gets_further_in_the_same_steps(models):
+    _, seen = _clip(models, T=40, noise=1.0, seed=4)
+    energy = {}
+    for ratios in ((0.0, 0.0), (8.0, 1.0)):
+        config = RefineConfig(window=64, rounds=1, steps=6, steps_per_frame=0.0, part=None,
+                              precondition_rotation=ratios[0], precondition_fingers=ratios[1])
+        _, refiner = _refine(models, seen, config=config)
+        after = refiner.report["after"]
+        energy[ratios] = sum(getattr(config, k) * v for k, v in after.items())
+    assert energy[(8.0, 1.0)] < 0.9 * energy[(0.0, 0.0)], energy
 
 
 def test_a_long_window_gets_steps_by_its_length(models, monkeypatch):
