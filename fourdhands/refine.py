@@ -17,8 +17,10 @@ axis-angles and of the translation; the shape stays the network's. The energy
   wrist), pushed out past the plane of the other hand's nearest triangle;
 - ``limits``: finger articulation beyond the joint limits.
 
-After the minimisation, a last push along the camera's depth axis parts hands still
-inside each other (:meth:`ClipRefiner._part`).
+L-BFGS minimises it, with the rotation tracks in a basis that whitens the smoothness
+quadratic (:func:`smoothness_basis`) and at least a quarter of a step per frame of the
+window (:meth:`ClipRefiner._minimise` says why). After the minimisation, a last push along
+the camera's depth axis parts hands still inside each other (:meth:`ClipRefiner._part`).
 
 :class:`ClipRefiner` streams: windows of ``window`` new frames are optimised with the
 last ``context`` frames already written held fixed before them (smoothness across the
