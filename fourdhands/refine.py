@@ -350,9 +350,9 @@ class ClipRefiner:
 
 def smoothness_basis(free: torch.Tensor, present: torch.Tensor, ratio: float) -> torch.Tensor:
     """`(T, F)` the map ``A`` from ``F`` preconditioned variables to a track over the ``T``
-    frames that is zero off the ``free`` `(T,)` frames: ``A = L^-T`` on the free frames,
-    with ``L L^T = I + ratio D^T D`` (``D`` the second differences over triples of
-    ``present`` `(T,)` frames, restricted to the free ones). For a quadratic energy
+    frames that is zero off the ``free`` `(T,)` frames: on the free frames ``A = M^-1/2``,
+    the symmetric root, with ``M = I + ratio D^T D`` (``D`` the second differences over
+    triples of ``present`` `(T,)` frames, restricted to the free ones). For a quadratic energy
     ``x^T (I + ratio D^T D) x``, the variables ``z`` see the identity: smoothness couples
     frames and makes the problem stiff (its curvature spans ``1 .. 1 + 16 ratio``), which
     the change of variables undoes, so a few L-BFGS steps reach what took many."""
