@@ -110,7 +110,7 @@ def test_separate_keeps_to_the_longest_push_and_to_the_directions_given():
     capped = C.separate(vertices, keypoints, faces, tolerance=0.002, most=0.003)
     assert np.linalg.norm(capped[:, 1] - capped[:, 0], axis=1).max() <= 0.003 + 1e-9
     # given only +y, the push is along +y (the left hand sits 5 mm along +y of the right one)
-    along_y = C.separate(vertices, keypoints, faces, tolerance=0.002, directions=((0.0, 1.0, 0.0),))
+    along_y = C.separate(vertices, keypoints, faces, tolerance=0.002, directions=((0.0, 1.0, 0.0),), own=False)
     rel = along_y[:, 1] - along_y[:, 0]
     assert (rel[:, 1] > 0.005).all()
     np.testing.assert_allclose(rel[:, [0, 2]], 0.0, atol=1e-12)

@@ -237,13 +237,13 @@ def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
 def boundary_loops(faces: np.ndarray) -> list[list[int]]:
     """The mesh's holes: each a loop of vertex ids along edges used by one face only,
     in the order that closes them consistently with the faces' orientation."""
-    faces = np.asarray(faces)
+    faces = np.asarray(faces, np.int64)
     edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    count: dict[tuple[int, int], int] = {}
-    for u, v in edges.tolist():
-        key = (min(u, v), max(u, v))
-        count[key] = count.get(key, 0) + 1
-    following = {u: v for u, v in edges.tolist() if count[(min(u, v), max(u, v))] == 1}
+    ordered = np.sort(edges, axis=1)
+    _, index, count = np.unique(ordered[:, 0] * (int(faces.max()) + 1) + ordered[:, 1], return_inverse=True,
+                                return_counts=True)
+    single = edges[count[index] == 1]
+    following = dict(zip(single[:, 0].tolist(), single[:, 1].tolist()))
     loops, seen = [], set()
     for start in following:
         if start in seen:

@@ -39,15 +39,17 @@ def inside_after_push(points: np.ndarray, vertices: np.ndarray, faces: np.ndarra
 
 
 def _needed_push(points: np.ndarray, vertices: np.ndarray, faces: list, direction: np.ndarray, allowed: float,
-                 most: float) -> float:
+                 most: float) -> tuple[float, bool]:
     """The least push (m, at most ``most``) along ``direction`` `(3,)` after which neither
     hand has more than ``allowed`` of its ``points`` `(2, P, 3)` inside the other
-    (``vertices`` `(2, V, 3)`); when none suffices, the one that leaves the fewest inside."""
+    (``vertices`` `(2, V, 3)`), and True; when none suffices, the push that leaves the
+    fewest inside, and False (that push is often none: a way that no push parts must
+    not look free)."""
     pushes = _PUSHES[_PUSHES <= most + 1e-9]
     inner = np.maximum(inside_after_push(points[RIGHT], vertices[LEFT], faces[LEFT], -direction, pushes),
                        inside_after_push(points[LEFT], vertices[RIGHT], faces[RIGHT], direction, pushes))
     ok = np.flatnonzero(inner <= allowed)
-    return float(pushes[ok[0]] if len(ok) else pushes[np.argmin(inner)])
+    return (float(pushes[ok[0]]), True) if len(ok) else (float(pushes[np.argmin(inner)]), False)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -65,22 +67,23 @@ def _push_directions(vertices: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
 
 
 def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance: float,
-             directions: tuple | None = None, most: float = float(_PUSHES[-1])) -> np.ndarray:
+             directions: tuple = (), own: bool = True, most: float = float(_PUSHES[-1])) -> np.ndarray:
     """Shifts that push two hands apart until at most ``tolerance`` of each hand's
     vertices lie inside the other's closed mesh, half to each hand.
 
-    The direction (per frame) is the candidate of :func:`_push_directions` (or of the
-    fixed unit ``directions`` `(3,)` given instead) that needs the least push over a few
-    probe frames; the push is found on every other frame,
-    interpolated between, held over neighbouring frames and smoothed, so the hands touch
-    without jitter.
+    The direction (per frame) is the candidate that parts the most of a few probe frames
+    and, among those, needs the least push over them; the candidates are the hands' own
+    (:func:`_push_directions`, unless not ``own``) and the fixed unit ``directions`` `(3,)`.
+    The push is found on every other frame, interpolated between, held over neighbouring
+    frames and smoothed, so the hands touch without jitter.
 
     Args:
         vertices: `(F, 2, V, 3)` both hands' vertices.
         keypoints: `(F, 2, 21, 3)`.
         faces: per hand, the faces of its closed mesh over those vertices.
         tolerance: share of V.
-        directions: fixed candidate directions instead of the hands' own.
+        directions: fixed candidate directions, beside or instead of the hands' own.
+        own: whether the hands' own directions are candidates.
         most: the longest push (m) allowed.
 
     Returns:
@@ -89,16 +92,17 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
     frames = vertices.shape[0]
     points = vertices[:, :, ::_VERTEX_STRIDE]
     allowed = tolerance * points.shape[2]
-    if directions is None:
-        directions = _push_directions(vertices, keypoints)
-    else:
-        directions = np.repeat(np.asarray(directions, float)[:, None], frames, axis=1)
+    candidates = [np.repeat(np.asarray(directions, float).reshape(-1, 3)[:, None], frames, axis=1)]
+    if own:
+        candidates.insert(0, _push_directions(vertices, keypoints))
+    candidates = np.concatenate(candidates)
     probe = np.unique(np.linspace(0, frames - 1, _PROBES).round().astype(np.int64))
-    probe_push = [[_needed_push(points[t], vertices[t], faces, d[t], allowed, most) for t in probe] for d in directions]
-    direction = directions[int(np.argmin([np.mean(p) for p in probe_push]))]
+    found = [[_needed_push(points[t], vertices[t], faces, d[t], allowed, most) for t in probe] for d in candidates]
+    ranks = [(sum(not parted for _, parted in f), np.mean([push for push, _ in f])) for f in found]
+    direction = candidates[min(range(len(candidates)), key=ranks.__getitem__)]
     sample = np.unique(np.r_[np.arange(0, frames, 2), frames - 1])  # every other frame, interpolated between
     push = np.interp(np.arange(frames), sample,
-                     [_needed_push(points[t], vertices[t], faces, direction[t], allowed, most) for t in sample])
+                     [_needed_push(points[t], vertices[t], faces, direction[t], allowed, most)[0] for t in sample])
     if not push.any():
         return np.zeros((frames, 2, 3))
     # a push held over +-2 frames, then smoothed: never much less than needed nearby
