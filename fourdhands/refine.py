@@ -78,7 +78,7 @@ class RefineConfig:
     context: int = 2  # frames already final, held fixed before a window
     steps: int = 16  # L-BFGS iterations per round, at least
     steps_per_frame: float = 0.25  # and at least this many per frame of the window: see _minimise
-    rounds: int = 2  # rounds of minimisation, each after new inside tests
+    rounds: int = 1  # rounds of minimisation, each after new inside tests
     # Preconditioning only (any positive values have the same minimum; these make L-BFGS
     # get there in fewer steps): smoothness's curvature over the prior's, per frame,
     # roughly, for the root's turn (every joint's rotation and all keypoints move with it)

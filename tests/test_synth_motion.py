@@ -70,16 +70,19 @@ def _overlapping_hands(frames: int):
 
 
 def test_inside_after_push_counts_what_moving_the_points_and_testing_them_again_counts():
-    vertices, _, faces = _overlapping_hands(1)
-    points, mesh = vertices[0, 1, ::7], vertices[0, 0]
-    direction = np.array([0.0, 0.6, 0.8])
+    vertices, _, faces = _overlapping_hands(2)
+    points, mesh = vertices[:, 1, ::7], vertices[:, 0]
+    mesh[1] += [0.3, -0.2, 0.5]  # frames apart in space, each with its own direction
+    points[1] += [0.3, -0.2, 0.5]
+    directions = np.array([[0.0, 0.6, 0.8], [-0.8, 0.0, 0.6]])
     pushes = np.array([0.0, 0.004, 0.011, 0.03])
-    counts = C.inside_after_push(points, mesh, faces[0], direction, pushes)
-    for push, count in zip(pushes, counts):
-        moved = torch.as_tensor(points + push * direction, dtype=torch.float64)
-        solid = winding_numbers(moved, torch.as_tensor(mesh, dtype=torch.float64), torch.as_tensor(faces[0]))
-        assert count == int((solid > 0.5).sum())
-    assert counts[0] > 20 and counts[-1] < counts[0]
+    counts = C.inside_after_push(points, mesh, faces[0], directions, pushes)
+    for t in range(2):
+        for push, count in zip(pushes, counts[t]):
+            moved = torch.as_tensor(points[t] + push * directions[t], dtype=torch.float64)
+            solid = winding_numbers(moved, torch.as_tensor(mesh[t], dtype=torch.float64), torch.as_tensor(faces[0]))
+            assert count == int((solid > 0.5).sum())
+        assert counts[t, 0] > 20 and counts[t, -1] < counts[t, 0]
 
 
 def test_separate_pushes_overlapping_hands_to_contact():
@@ -114,3 +117,19 @@ def test_separate_keeps_to_the_longest_push_and_to_the_directions_given():
     rel = along_y[:, 1] - along_y[:, 0]
     assert (rel[:, 1] > 0.005).all()
     np.testing.assert_allclose(rel[:, [0, 2]], 0.0, atol=1e-12)
+
+
+def test_a_way_that_no_push_parts_is_not_taken_for_free(monkeypatch):
+    """Along +z no push parts the hands (the least-bad push there is none at all); along
+    -z 2 cm does: the push must go along -z, not stay at zero because +z "needs" none."""
+    vertices, keypoints, faces = _overlapping_hands(4)
+
+    def needed(points, vertices, faces, directions, allowed, most):
+        fails = directions[:, 2] > 0
+        return np.where(fails, 0.0, 0.02), ~fails
+    monkeypatch.setattr(C, "_needed_push", needed)
+    shift = C.separate(vertices, keypoints, faces, tolerance=0.002, directions=((0.0, 0.0, 1.0), (0.0, 0.0, -1.0)),
+                       own=False)
+    rel = shift[:, 1] - shift[:, 0]
+    assert (rel[:, 2] < -0.015).all()
+    np.testing.assert_allclose(rel[:, :2], 0.0, atol=1e-12)

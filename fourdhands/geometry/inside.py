@@ -56,7 +56,7 @@ def ray_crossings(points: Tensor, vertices: Tensor, faces: Tensor,
     The triangles are binned on a grid in xy by their bounds (:func:`_grid_pairs`): only
     the few in a point's cell are tested further."""
     if direction is not None:  # turn the frame so that the direction is +z
-        frame = _frame_with_z(direction.to(points))
+        frame = frame_with_z(direction.to(points))
         points, vertices = points @ frame, vertices @ frame
     tri = vertices[faces]  # (F, 3, 3)
     a, b, c = tri.unbind(1)
@@ -112,7 +112,7 @@ def _grid_pairs(xy: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
     return i, box[starts[key][i] + offset]
 
 
-def _frame_with_z(direction: Tensor) -> Tensor:
+def frame_with_z(direction: Tensor) -> Tensor:
     """`(3, 3)` orthonormal columns, the last one ``direction``: ``x @ frame`` are the
     coordinates of ``x`` in a right-handed frame whose z axis is the direction."""
     helper = torch.zeros_like(direction)

@@ -15,41 +15,53 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
-from ..geometry.inside import ray_crossings
+from ..geometry.inside import frame_with_z, ray_crossings
 
 RIGHT, LEFT = 0, 1
 
 _PUSHES = np.linspace(0.0, 0.15, 151)  # m: the pushes tried, 1 mm apart, never beyond 15 cm
 _VERTEX_STRIDE = 4  # every fourth vertex is plenty to count a share of them
 _PROBES = 4  # frames on which the push direction is chosen
+_APART = 1.0  # m between frames laid side by side: more than a hand's reach from its centre
 
 
-def inside_after_push(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, direction: np.ndarray,
+def inside_after_push(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, directions: np.ndarray,
                       pushes: np.ndarray = _PUSHES) -> np.ndarray:
-    """How many of ``points`` `(P, 3)` are inside the closed mesh (``vertices`` `(V, 3)`,
-    ``faces``) once moved by ``push * direction`` (unit `(3,)`), for each of ``pushes``
-    `(S,)`: `(S,)` counts. A ray's doubtful crossings (at an edge, by chance) are counted
-    as they fall: a share of points is all that is asked of it."""
+    """How many of each frame's ``points`` `(F, P, 3)` are inside its closed mesh
+    (``vertices`` `(F, V, 3)`, ``faces``) once moved by ``push * direction`` (``directions``
+    `(F, 3)` unit, one per frame), for each of ``pushes`` `(S,)`: `(F, S)` counts. One ray
+    count for all frames: each frame is turned so that its direction is +z, centred, and
+    laid ``_APART`` along x from the last, where its rays meet no other frame's mesh. A
+    ray's doubtful crossings (at an edge, by chance) are counted as they fall: a share of
+    points is all that is asked of it."""
     f32 = dict(dtype=torch.float32)
-    i, distance, sign, _ = ray_crossings(torch.as_tensor(points, **f32), torch.as_tensor(vertices, **f32),
-                                         torch.as_tensor(faces), torch.as_tensor(direction, **f32))
+    F, P, V = points.shape[0], points.shape[1], vertices.shape[1]
+    turn = torch.stack([frame_with_z(torch.as_tensor(d, **f32)) for d in directions])  # (F, 3, 3)
+    centre = torch.as_tensor(vertices.mean(1), **f32)[:, None]
+    along = torch.zeros(F, 1, 3)
+    along[:, 0, 0] = _APART * torch.arange(F)
+    p = (torch.as_tensor(points, **f32) - centre) @ turn + along
+    v = (torch.as_tensor(vertices, **f32) - centre) @ turn + along
+    tri = (torch.as_tensor(faces)[None] + V * torch.arange(F)[:, None, None]).reshape(-1, 3)
+    i, distance, sign, _ = ray_crossings(p.reshape(-1, 3), v.reshape(-1, 3), tri)
     beyond = torch.as_tensor(pushes, **f32)[None] < distance[:, None]  # (C, S): still ahead after the push
-    winding = torch.zeros(len(points), len(pushes), dtype=torch.long).index_add_(0, i, beyond * sign[:, None])
-    return (winding > 0).sum(0).numpy()
+    winding = torch.zeros(F * P, len(pushes), dtype=torch.long).index_add_(0, i, beyond * sign[:, None])
+    return (winding > 0).reshape(F, P, -1).sum(1).numpy()
 
 
-def _needed_push(points: np.ndarray, vertices: np.ndarray, faces: list, direction: np.ndarray, allowed: float,
-                 most: float) -> tuple[float, bool]:
-    """The least push (m, at most ``most``) along ``direction`` `(3,)` after which neither
-    hand has more than ``allowed`` of its ``points`` `(2, P, 3)` inside the other
-    (``vertices`` `(2, V, 3)`), and True; when none suffices, the push that leaves the
-    fewest inside, and False (that push is often none: a way that no push parts must
-    not look free)."""
+def _needed_push(points: np.ndarray, vertices: np.ndarray, faces: list, directions: np.ndarray, allowed: float,
+                 most: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame `(F,)`, the least push (m, at most ``most``) along ``directions`` `(F, 3)`
+    after which neither hand has more than ``allowed`` of its ``points`` `(F, 2, P, 3)`
+    inside the other (``vertices`` `(F, 2, V, 3)`), and True; where none suffices, the
+    push that leaves the fewest inside, and False (that push is often none: a way that no
+    push parts must not look free)."""
     pushes = _PUSHES[_PUSHES <= most + 1e-9]
-    inner = np.maximum(inside_after_push(points[RIGHT], vertices[LEFT], faces[LEFT], -direction, pushes),
-                       inside_after_push(points[LEFT], vertices[RIGHT], faces[RIGHT], direction, pushes))
-    ok = np.flatnonzero(inner <= allowed)
-    return (float(pushes[ok[0]]), True) if len(ok) else (float(pushes[np.argmin(inner)]), False)
+    inner = np.maximum(inside_after_push(points[:, RIGHT], vertices[:, LEFT], faces[LEFT], -directions, pushes),
+                       inside_after_push(points[:, LEFT], vertices[:, RIGHT], faces[RIGHT], directions, pushes))
+    ok = inner <= allowed
+    parted = ok.any(1)
+    return pushes[np.where(parted, ok.argmax(1), inner.argmin(1))], parted
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -92,17 +104,20 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
     frames = vertices.shape[0]
     points = vertices[:, :, ::_VERTEX_STRIDE]
     allowed = tolerance * points.shape[2]
+    sample = np.unique(np.r_[np.arange(0, frames, 2), frames - 1])  # every other frame, interpolated between
+    if _needed_push(points[sample], vertices[sample], faces, np.tile([0.0, 0.0, 1.0], (len(sample), 1)), allowed,
+                    0.0)[1].all():
+        return np.zeros((frames, 2, 3))  # apart already, without a push
     candidates = [np.repeat(np.asarray(directions, float).reshape(-1, 3)[:, None], frames, axis=1)]
     if own:
         candidates.insert(0, _push_directions(vertices, keypoints))
     candidates = np.concatenate(candidates)
     probe = np.unique(np.linspace(0, frames - 1, _PROBES).round().astype(np.int64))
-    found = [[_needed_push(points[t], vertices[t], faces, d[t], allowed, most) for t in probe] for d in candidates]
-    ranks = [(sum(not parted for _, parted in f), np.mean([push for push, _ in f])) for f in found]
+    found = [_needed_push(points[probe], vertices[probe], faces, d[probe], allowed, most) for d in candidates]
+    ranks = [(int((~parted).sum()), float(push.mean())) for push, parted in found]
     direction = candidates[min(range(len(candidates)), key=ranks.__getitem__)]
-    sample = np.unique(np.r_[np.arange(0, frames, 2), frames - 1])  # every other frame, interpolated between
-    push = np.interp(np.arange(frames), sample,
-                     [_needed_push(points[t], vertices[t], faces, direction[t], allowed, most)[0] for t in sample])
+    push = np.interp(np.arange(frames), sample, _needed_push(points[sample], vertices[sample], faces, direction[sample],
+                                                             allowed, most)[0])
     if not push.any():
         return np.zeros((frames, 2, 3))
     # a push held over +-2 frames, then smoothed: never much less than needed nearby
