@@ -73,6 +73,11 @@ class RefineConfig:
     rotation_smoothness: float = 100.0  # per squared chordal change of a frame-to-frame rotation
     penetration: float = 10.0  # per (transl_scale m)^2 of depth (the last push does most of the parting)
     limits: float = 100.0  # per rad^2 beyond the limits
+    # before the minimisation, a wrist whose depth is more than depth_ratio times off the
+    # median of the present ones within depth_reach frames slides along its ray to that
+    # median (steady_depths; None: never): the network puts a mostly hidden hand metres away
+    depth_ratio: float | None = 1.5
+    depth_reach: int = 5
     window: int = 128  # new frames per optimisation (an evaluation costs nearly the same for 32)
     overlap: int = 16  # of them, optimised again with the next window
     context: int = 2  # frames already final, held fixed before a window
@@ -114,6 +119,7 @@ class _Hand:
     omega: torch.Tensor  # (T, 3) variables (zero off the free frames)
     delta: torch.Tensor  # (T, 45)
     shift: torch.Tensor  # (T, 3), in units of TRANSL_UNIT (well scaled beside the radians)
+    resited: torch.Tensor  # (T,) bool: its depth was an outlier, slid along the ray (steady_depths)
 
 
 class _NonFinite(Exception):
@@ -135,7 +141,7 @@ class ClipRefiner:
         self._new: list[tuple[FrameResult, dict]] = []
         self._done: list[tuple[FrameResult, dict]] = []
         self.report = {"before": dict.fromkeys(TERMS, 0.0), "after": dict.fromkeys(TERMS, 0.0), "windows": 0,
-                       "frames": 0, "fallbacks": [], "seconds": 0.0, "notes": []}
+                       "frames": 0, "fallbacks": [], "seconds": 0.0, "notes": [], "depth_outliers": []}
 
     def push(self, result: FrameResult | None, landmarks: dict) -> list[FrameResult | None]:
         self._new.append((result, landmarks))
@@ -167,6 +173,8 @@ class ClipRefiner:
         hands = {s: h for s, h in hands.items() if h is not None}
         if not hands:
             return results
+        resited = {results[t].index for h in hands.values() for t in torch.nonzero(h.resited).flatten().tolist()}
+        self.report["depth_outliers"] = sorted(set(self.report["depth_outliers"]) | resited)
         K = torch.as_tensor(np.stack([_K(r) for r in results]), dtype=torch.float32)  # once per window
         insides = self._insides(hands)
         before = self._energy(K, hands, insides)[1]
@@ -380,6 +388,23 @@ def smoothness_basis(free: torch.Tensor, present: torch.Tensor, ratio: float) ->
     return A.to(torch.float32)
 
 
+def steady_depths(depths: np.ndarray, present: np.ndarray, reach: int, ratio: float) -> np.ndarray:
+    """`(T,)` the ``depths`` `(T,)` (m, positive where ``present`` `(T,)`), with each present
+    one that is more than ``ratio`` times off (either way) the median of the present depths
+    within ``reach`` frames of it (itself included, at least three of them) replaced by
+    that median. A depth that moves steadily is its neighbours' median and stays; a spike,
+    as the network gives a hand it barely sees (5.98 m for one frame between 0.79 and
+    0.92), does not; a hand seen alone after a gap has too few neighbours to judge."""
+    out = np.array(depths, dtype=np.float64)
+    z = np.where(present, np.maximum(out, 1e-6), np.nan)
+    for t in np.flatnonzero(present):
+        near = z[max(t - reach, 0):t + reach + 1]
+        near = near[~np.isnan(near)]
+        if len(near) >= 3 and abs(math.log(z[t] / np.median(near))) > math.log(ratio):
+            out[t] = np.median(near)
+    return out
+
+
 def _K(r: FrameResult | None) -> np.ndarray:
     return np.eye(3) if r is None else np.asarray(r.K, np.float64)
 
@@ -404,26 +429,32 @@ def _hand(side: str, frames: list, fixed: int, model, subset: torch.Tensor, c: R
     if int(present[fixed:].sum()) < 2:
         return None
     f32 = dict(dtype=torch.float32)
-    go, hp, tr, betas = (torch.zeros(T, n, **f32) for n in (3, 45, 3, 10))
+    go, hp, tr, betas, wrists = (torch.zeros(T, n, **f32) for n in (3, 45, 3, 10, 3))
     targets, weights = torch.zeros(2, T, 21, 2, **f32), torch.zeros(2, T, 21, **f32)
     for t, (r, landmarks) in enumerate(frames):
         if not bool(present[t]):
             continue
         h = r.hands[side]
-        go[t], hp[t], tr[t], betas[t] = (torch.as_tensor(np.asarray(x, np.float64), **f32)
-                                         for x in (h.global_orient, h.hand_pose, h.transl, h.betas))
+        go[t], hp[t], tr[t], betas[t], wrists[t] = (torch.as_tensor(np.asarray(x, np.float64), **f32) for x in (
+            h.global_orient, h.hand_pose, h.transl, h.betas, h.keypoints_3d[0]))
         targets[0, t], weights[0, t] = torch.as_tensor(h.keypoints_2d, **f32), 1.0
         lm, score = (landmarks or {}).get(side, (None, 0.0))
         if lm is not None:
             targets[1, t], weights[1, t] = torch.as_tensor(np.asarray(lm, np.float64), **f32), float(score)
     free = present.clone()
     free[:fixed] = False
+    resited = torch.zeros(T, dtype=torch.bool)
+    if c.depth_ratio is not None:
+        depth = wrists[:, 2].double().numpy()
+        steady = torch.as_tensor(steady_depths(depth, present.numpy(), c.depth_reach, c.depth_ratio), **f32)
+        resited = free & (steady != wrists[:, 2])
+        tr = tr + torch.where(resited, steady / wrists[:, 2] - 1, 0.0)[:, None] * wrists  # along the ray
     weights = weights * torch.tensor([c.network_weight, c.detector_weight])[:, None, None]
     with torch.no_grad():
         rest = model(rotmats=torch.eye(3).expand(T, 16, 3, 3), betas=betas)
     return _Hand(side, present, free, axis_angle_to_matrix(go), hp, tr, betas, rest.joints,
                  subset, bool(model.posedirs.any()), rest.vertices, targets, weights, torch.zeros(T, 3),
-                 torch.zeros(T, 45), torch.zeros(T, 3))
+                 torch.zeros(T, 45), torch.zeros(T, 3), resited)
 
 
 TRANSL_UNIT = 0.01  # metres per unit of the translation variable

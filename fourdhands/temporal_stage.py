@@ -64,7 +64,8 @@ class TemporalStage:
 
     def summary(self) -> dict:
         """What ``summary.json`` says of this stage: each refinement term per frame, before
-        and after, and the seconds each part took."""
+        and after, the frames whose depth was an outlier (slid back along the ray), and the
+        seconds each part took."""
         report = {"refine": self.refiner is not None, "smooth": self.smoother is not None,
                   "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
         if self.refiner is not None:
@@ -72,7 +73,7 @@ class TemporalStage:
             n = max(r["frames"], 1)
             report["refinement"] = {
                 "frames": r["frames"], "windows": r["windows"], "notes": r["notes"],
-                "fallback_windows": len(r["fallbacks"]),
+                "fallback_windows": len(r["fallbacks"]), "depth_outliers": r["depth_outliers"],
                 "terms_per_frame": {k: {"before": round(r["before"][k] / n, 6), "after": round(r["after"][k] / n, 6)}
                                     for k in r["before"]}}
         return report

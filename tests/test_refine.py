@@ -12,7 +12,7 @@ import torch
 from fourdhands.geometry.inside import inside
 from fourdhands.hands import load_hand_model
 from fourdhands.pipeline import FrameResult, HandResult
-from fourdhands.refine import ClipRefiner, RefineConfig, smoothness_basis
+from fourdhands.refine import ClipRefiner, RefineConfig, smoothness_basis, steady_depths
 
 K = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
 
@@ -195,3 +195,31 @@ def test_a_window_that_turns_non_finite_falls_back_with_a_warning(models, capsys
     assert all(o is s for o, s in zip(out, seen))
     assert len(refiner.report["fallbacks"]) == 1 and 2 in refiner.report["fallbacks"][0]
     assert "turned non-finite" in capsys.readouterr().err
+
+
+def test_steady_depths_replaces_spikes_and_keeps_steady_motion():
+    spike = np.array([0.80, 0.81, 0.82, 5.98, 0.84, 0.85, 0.86])
+    present = np.ones(7, bool)
+    out = steady_depths(spike, present, reach=5, ratio=1.5)
+    np.testing.assert_allclose(out, [0.80, 0.81, 0.82, 0.84, 0.84, 0.85, 0.86])  # the median of all seven
+    ramp = np.linspace(0.4, 0.8, 24)  # twice as far over the clip
+    np.testing.assert_array_equal(steady_depths(ramp, np.ones(24, bool), 5, 1.5), ramp)
+    # absent frames do not count, and a hand seen alone after a gap has too few neighbours
+    gappy = np.array([0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0])
+    seen = gappy > 0
+    np.testing.assert_array_equal(steady_depths(gappy, seen, 5, 1.5), gappy)
+
+
+def test_a_hand_thrown_far_for_one_frame_comes_back_along_its_ray(models):
+    truth, seen = _clip(models, T=12)
+    t = 6
+    far = seen[t].hands["right"]
+    wrist = far.keypoints_3d[0]
+    moved = 4.0 * wrist - wrist  # the wrist four times as far along its ray
+    seen[t].hands["right"] = dataclasses.replace(far, transl=far.transl + moved, keypoints_3d=far.keypoints_3d + moved,
+                                                 vertices=far.vertices + moved)
+    out, refiner = _refine(models, seen, config=RefineConfig(window=16))
+    assert refiner.report["depth_outliers"] == [t]
+    back = out[t].hands["right"].keypoints_3d[0]
+    assert abs(back[2] - truth[t].hands["right"].keypoints_3d[0][2]) < 0.02  # 0.6 m, not 2.4
+    np.testing.assert_allclose(back[:2] / back[2], wrist[:2] / wrist[2], atol=0.01)  # on the same ray

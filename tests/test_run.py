@@ -279,7 +279,7 @@ def test_refine_and_smooth_write_what_they_changed_and_say_it(tmp_path, ckpt, cl
     assert s["frames_written"] == F
     t = s["temporal"]
     assert t["refine"] and t["smooth"] and t["refinement"]["frames"] >= F
-    assert set(t["refinement"]["terms_per_frame"]) == set(TERMS)
+    assert set(t["refinement"]["terms_per_frame"]) == set(TERMS) and t["refinement"]["depth_outliers"] == []
     terms = t["refinement"]["terms_per_frame"]
     weights = RefineConfig()
 
