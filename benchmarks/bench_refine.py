@@ -149,7 +149,8 @@ def main(argv=None) -> int:
              f"{1000 * t['smooth'] / t['frames']:.2f} |" for split, t in timings.items()]
     text = "\n".join([
         "# Refinement and smoothing on the held-out synthetic splits", "",
-        f"`python benchmarks/bench_refine.py --splits {' '.join(args.splits)}"
+        f"`python benchmarks/bench_refine.py{'' if args.data == ROOT / 'data' / 'synth' else f' --data {args.data}'}"
+        f" --splits {' '.join(args.splits)}"
         f"{f' --sequences {args.sequences}' if args.sequences else ''}`, this CPU (2 cores), the shipped "
         f"checkpoint, true boxes, {time.strftime('%Y-%m-%d')}.", "",
         "| split | arm | Accel_E (mm/frame^2) | MPJPE-w (mm) | MRRPE (mm) | interpenetration (mm) |",
