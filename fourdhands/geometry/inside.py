@@ -139,13 +139,25 @@ def inside(points: Tensor, vertices: Tensor, faces: Tensor) -> Tensor:
 def inside_frames(points: Tensor, frame: Tensor, vertices: Tensor, faces: Tensor, apart: float = 1.0) -> Tensor:
     """`(K,)` bool: whether each of ``points`` `(K, 3)` is inside its own frame's closed
     mesh, ``vertices[frame]`` `(T, V, 3)` with ``faces``, as :func:`inside` decides, with
-    one ray count for all frames: their meshes and points are laid side by side, ``apart``
-    metres along x (more than a mesh's width), where a ray from one frame's point meets no
-    other frame's mesh; of each frame's triangles, only those over its points' xy extent
-    are kept (a ray can cross no other)."""
-    T, V = vertices.shape[:2]
+    one ray count for all frames (:func:`frames_side_by_side`)."""
     if len(points) == 0:
         return torch.zeros(0, dtype=torch.bool, device=points.device)
+    winding, doubt = ray_winding(*frames_side_by_side(points, frame, vertices, faces, apart))
+    found = winding > 0
+    for k in torch.nonzero(doubt).flatten().tolist():
+        found[k] = bool(winding_numbers(points[k:k + 1], vertices[frame[k]], faces)[0] > 0.5)
+    return found
+
+
+def frames_side_by_side(points: Tensor, frame: Tensor, vertices: Tensor, faces: Tensor,
+                        apart: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+    """One scene for a ray count along +z over many frames: ``points`` `(K, 3)` of frames
+    ``frame`` `(K,)` and the frames' meshes ``vertices`` `(T, V, 3)` (``faces``) laid side
+    by side, ``apart`` metres along x (more than a mesh's width), where a ray from one
+    frame's point meets no other frame's mesh; of each frame's triangles, only those over
+    its points' xy extent and reaching above their lowest z are kept (a ray can cross no
+    other). Returns the points `(K, 3)`, the vertices `(T V, 3)` and the kept faces `(F', 3)`."""
+    T, V = vertices.shape[:2]
     big = torch.finfo(points.dtype).max
     rows = frame[:, None].expand(-1, 3)
     lo = points.new_full((T, 3), big).scatter_reduce(0, rows, points, "amin")
@@ -155,11 +167,7 @@ def inside_frames(points: Tensor, frame: Tensor, vertices: Tensor, faces: Tensor
     t, f = torch.nonzero(over & (tri[..., 2].max(-1).values > lo[:, None, 2]), as_tuple=True)
     along = torch.zeros(T, 3, dtype=vertices.dtype, device=vertices.device)
     along[:, 0] = apart * torch.arange(T, dtype=vertices.dtype, device=vertices.device)
-    winding, doubt = ray_winding(points + along[frame], (vertices + along[:, None]).reshape(-1, 3), faces[f] + V * t[:, None])
-    found = winding > 0
-    for k in torch.nonzero(doubt).flatten().tolist():
-        found[k] = bool(winding_numbers(points[k:k + 1], vertices[frame[k]], faces)[0] > 0.5)
-    return found
+    return points + along[frame], (vertices + along[:, None]).reshape(-1, 3), faces[f] + V * t[:, None]
 
 
 def surface_distance(points: Tensor, vertices: Tensor, faces: Tensor, chunk: int = 64) -> Tensor:

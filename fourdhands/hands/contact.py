@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
-from ..geometry.inside import frame_with_z, ray_crossings
+from ..geometry.inside import frame_with_z, frames_side_by_side, ray_crossings
 
 RIGHT, LEFT = 0, 1
 
@@ -31,19 +31,18 @@ def inside_after_push(points: np.ndarray, vertices: np.ndarray, faces: np.ndarra
     (``vertices`` `(F, V, 3)`, ``faces``) once moved by ``push * direction`` (``directions``
     `(F, 3)` unit, one per frame), for each of ``pushes`` `(S,)`: `(F, S)` counts. One ray
     count for all frames: each frame is turned so that its direction is +z, centred, and
-    laid ``_APART`` along x from the last, where its rays meet no other frame's mesh. A
-    ray's doubtful crossings (at an edge, by chance) are counted as they fall: a share of
-    points is all that is asked of it."""
+    laid ``_APART`` along x from the last
+    (:func:`~fourdhands.geometry.inside.frames_side_by_side`). A ray's doubtful crossings
+    (at an edge, by chance) are counted as they fall: a share of points is all that is
+    asked of it."""
     f32 = dict(dtype=torch.float32)
-    F, P, V = points.shape[0], points.shape[1], vertices.shape[1]
+    F, P = points.shape[:2]
     turn = torch.stack([frame_with_z(torch.as_tensor(d, **f32)) for d in directions])  # (F, 3, 3)
     centre = torch.as_tensor(vertices.mean(1), **f32)[:, None]
-    along = torch.zeros(F, 1, 3)
-    along[:, 0, 0] = _APART * torch.arange(F)
-    p = (torch.as_tensor(points, **f32) - centre) @ turn + along
-    v = (torch.as_tensor(vertices, **f32) - centre) @ turn + along
-    tri = (torch.as_tensor(faces)[None] + V * torch.arange(F)[:, None, None]).reshape(-1, 3)
-    i, distance, sign, _ = ray_crossings(p.reshape(-1, 3), v.reshape(-1, 3), tri)
+    p = (torch.as_tensor(points, **f32) - centre) @ turn
+    v = (torch.as_tensor(vertices, **f32) - centre) @ turn
+    i, distance, sign, _ = ray_crossings(*frames_side_by_side(p.reshape(-1, 3), torch.arange(F).repeat_interleave(P), v,
+                                                              torch.as_tensor(faces), _APART))
     beyond = torch.as_tensor(pushes, **f32)[None] < distance[:, None]  # (C, S): still ahead after the push
     winding = torch.zeros(F * P, len(pushes), dtype=torch.long).index_add_(0, i, beyond * sign[:, None])
     return (winding > 0).reshape(F, P, -1).sum(1).numpy()
