@@ -19,9 +19,12 @@ axis-angles and of the translation; the shape stays the network's. The energy
 
 L-BFGS (:mod:`fourdhands.lbfgs`) minimises it, with the rotation tracks in a basis that
 whitens the smoothness quadratic (:func:`smoothness_basis`) and at least a quarter of a
-step per frame of the window (:meth:`ClipRefiner._minimise` says why). After the minimisation, a last push along
-the camera's depth axis or the hands' own directions parts hands still inside each other
-(:meth:`ClipRefiner._part`).
+step per frame of the window (:meth:`ClipRefiner._minimise` says why). Before it, a
+wrist whose depth is an outlier slides back along its ray (:func:`steady_depths`), and a
+push along the camera's depth axis or the hands' own directions parts hands inside each
+other (:meth:`ClipRefiner._part`): the minimisation then smooths the push's steps (on the
+interacting split Accel_E 6.5 mm/frame^2, against 12.2 with the push only after it). The
+push comes again after the minimisation, as the priors pull the hands back together.
 
 :class:`ClipRefiner` streams: windows of ``window`` new frames are optimised with the
 last ``context`` frames already written held fixed before them (smoothness across the
@@ -46,7 +49,7 @@ from . import lbfgs
 from . import refine_terms as terms
 from .geometry.inside import boundary_loops, close_holes, faces_around_vertices, inside_frames, nearest_triangles
 from .geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from .hands.contact import separate
+from .hands.contact import push_apart
 from .hands.joints import keypoints_from_joints
 from .hands.lbs import batch_rigid_transform, pose_blend_shapes, skin_vertices
 from .pipeline import SIDES, FrameResult
@@ -91,9 +94,9 @@ class RefineConfig:
     precondition_rotation: float = 8.0
     precondition_fingers: float = 1.0
     inside_stride: int = 8  # every k-th vertex is tested (the fingertips always; 4 cost 15 % more, parted no better)
-    # share of vertices the last push may leave inside the other hand (None: no push). Contact
-    # is allowed to sink a little: on the interacting split, 0.002 parted the hands 25x (deepest
-    # vertex) but moved MRRPE +1.2 %, 0.01 parts them 6.6x and MRRPE -1.6 % (the push sets v)
+    # share of vertices the push may leave inside the other hand (None: no push). Contact may
+    # sink a little: on the interacting split (two rounds, the push after them only) 0.002
+    # parted the hands 25x (deepest vertex) but moved MRRPE +1.2 %, 0.01 6.6x and -1.6 %
     part: float | None = 0.01
     part_most: float = 0.15  # metres: the longest such push
 
@@ -178,6 +181,9 @@ class ClipRefiner:
         K = torch.as_tensor(np.stack([_K(r) for r in results]), dtype=torch.float32)  # once per window
         insides = self._insides(hands)
         before = self._energy(K, hands, insides)[1]
+        moved, choice = self._part(hands)
+        if moved:  # parted first, so that the minimisation smooths the push's steps
+            insides = self._insides(hands)
         finite = True
         for round in range(self.config.rounds):  # the inside tests again between rounds
             if round:
@@ -185,7 +191,7 @@ class ClipRefiner:
             finite = self._minimise(K, hands, insides)
             if not finite:
                 break
-        if finite and self._part(hands):
+        if finite and self._part(hands, choice)[0]:  # and again, the same way: the priors pull them back
             insides = self._insides(hands)  # the report's inside sets after the push
         after = self._energy(K, hands, insides)[1] if finite else None  # the last round's inside sets
         out = self._results(results, hands) if finite else None
@@ -239,33 +245,34 @@ class ClipRefiner:
         return bool(torch.isfinite(x).all())
 
     @torch.no_grad()
-    def _part(self, hands: dict) -> bool:
-        """The last step against interpenetration: on the free frames where both hands are,
+    def _part(self, hands: dict, choice: int | None = None) -> tuple[bool, int | None]:
+        """The push against interpenetration: on the free frames where both hands are,
         the shortest push that leaves at most ``config.part`` of either hand's vertices
-        inside the other (:func:`~fourdhands.hands.contact.separate`, exact inside tests on
+        inside the other (:func:`~fourdhands.hands.contact.push_apart`, exact inside tests on
         the closed meshes), half to each hand. One direction for the window: of the
         camera's depth axis (either way: the 2D stays nearly as it was) and the hands' own
         (as the generator parts them), the one that parts the most probe frames with the
         least push. On the interacting split (12 sequences) the depth axis alone needed
         longer pushes (a hand reaching along the rays is long in depth): MRRPE 91.9 mm
-        against 88.8 with every candidate and 87.8 for the network. True when it moved the
-        hands."""
+        against 88.8 with every candidate and 87.8 for the network (the push after the
+        minimisation only). Whether it moved the hands, and the direction's ``choice``
+        (given, it is taken again)."""
         if self.config.part is None or len(hands) < 2:
-            return False
+            return False, choice
         meshes = {side: self._mesh(h) for side, h in hands.items()}
         (right, _), (left, _) = meshes["right"], meshes["left"]
         touching = ((right.min(1).values <= left.max(1).values) & (left.min(1).values <= right.max(1).values)).all(-1)
         frames = torch.nonzero(hands["right"].free & hands["left"].free & touching).flatten()  # boxes overlap
         if len(frames) < 2:
-            return False
+            return False, choice
         keypoints = {side: p[1] for side, p in _pose(hands, self.models).items()}
-        shift = separate(np.stack([meshes[s][0][frames].numpy() for s in SIDES], 1),
-                         np.stack([keypoints[s][frames].numpy() for s in SIDES], 1),
-                         [meshes[s][1].numpy() for s in SIDES], self.config.part, directions=_DEPTH_AXIS,
-                         most=self.config.part_most)
+        shift, choice = push_apart(np.stack([meshes[s][0][frames].numpy() for s in SIDES], 1),
+                                   np.stack([keypoints[s][frames].numpy() for s in SIDES], 1),
+                                   [meshes[s][1].numpy() for s in SIDES], self.config.part, directions=_DEPTH_AXIS,
+                                   most=self.config.part_most, choice=choice)
         for k, side in enumerate(SIDES):
             hands[side].shift[frames] += torch.as_tensor(shift[:, k], dtype=torch.float32) / TRANSL_UNIT
-        return bool(np.any(shift))
+        return bool(np.any(shift)), choice
 
     def _account(self, results, frames, fixed, before, after, out, seconds):
         r = self.report

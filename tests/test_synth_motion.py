@@ -133,3 +133,9 @@ def test_a_way_that_no_push_parts_is_not_taken_for_free(monkeypatch):
     rel = shift[:, 1] - shift[:, 0]
     assert (rel[:, 2] < -0.015).all()
     np.testing.assert_allclose(rel[:, :2], 0.0, atol=1e-12)
+    # the choice comes back, and given again it is taken without probing: even the way that fails
+    again, choice = C.push_apart(vertices, keypoints, faces, 0.002, ((0.0, 0.0, 1.0), (0.0, 0.0, -1.0)), own=False)
+    assert choice == 1 and np.array_equal(again, shift)
+    taken, _ = C.push_apart(vertices, keypoints, faces, 0.002, ((0.0, 0.0, 1.0), (0.0, 0.0, -1.0)), own=False,
+                            choice=0)
+    assert not taken.any()

@@ -80,13 +80,24 @@ def _push_directions(vertices: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
 def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance: float,
              directions: tuple = (), own: bool = True, most: float = float(_PUSHES[-1])) -> np.ndarray:
     """Shifts that push two hands apart until at most ``tolerance`` of each hand's
-    vertices lie inside the other's closed mesh, half to each hand.
+    vertices lie inside the other's closed mesh, half to each hand: :func:`push_apart`'s
+    shifts."""
+    return push_apart(vertices, keypoints, faces, tolerance, directions, own, most)[0]
+
+
+def push_apart(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance: float, directions: tuple = (),
+               own: bool = True, most: float = float(_PUSHES[-1]), choice: int | None = None
+               ) -> tuple[np.ndarray, int | None]:
+    """Shifts that push two hands apart until at most ``tolerance`` of each hand's
+    vertices lie inside the other's closed mesh, half to each hand, and the candidate
+    direction taken (None where they were apart already).
 
     The direction (per frame) is the candidate that parts the most of a few probe frames
-    and, among those, needs the least push over them; the candidates are the hands' own
-    (:func:`_push_directions`, unless not ``own``) and the fixed unit ``directions`` `(3,)`.
-    The push is found on every other frame, interpolated between, held over neighbouring
-    frames and smoothed, so the hands touch without jitter.
+    and, among those, needs the least push over them, or the candidate ``choice`` (an
+    earlier call's, for the same hands moved a little since); the candidates are the
+    hands' own (:func:`_push_directions`, unless not ``own``), then the fixed unit
+    ``directions`` `(3,)`. The push is found on every other frame, interpolated between,
+    held over neighbouring frames and smoothed, so the hands touch without jitter.
 
     Args:
         vertices: `(F, 2, V, 3)` both hands' vertices.
@@ -96,9 +107,11 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
         directions: fixed candidate directions, beside or instead of the hands' own.
         own: whether the hands' own directions are candidates.
         most: the longest push (m) allowed.
+        choice: the candidate to take instead of choosing one.
 
     Returns:
-        `(F, 2, 3)` translations to add to each hand (zeros where already apart).
+        `(F, 2, 3)` translations to add to each hand (zeros where already apart), and the
+        candidate's index.
     """
     frames = vertices.shape[0]
     points = vertices[:, :, ::_VERTEX_STRIDE]
@@ -106,20 +119,23 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
     sample = np.unique(np.r_[np.arange(0, frames, 2), frames - 1])  # every other frame, interpolated between
     if _needed_push(points[sample], vertices[sample], faces, np.tile([0.0, 0.0, 1.0], (len(sample), 1)), allowed,
                     0.0)[1].all():
-        return np.zeros((frames, 2, 3))  # apart already, without a push
+        return np.zeros((frames, 2, 3)), None  # apart already, without a push
     candidates = [np.repeat(np.asarray(directions, float).reshape(-1, 3)[:, None], frames, axis=1)]
     if own:
         candidates.insert(0, _push_directions(vertices, keypoints))
     candidates = np.concatenate(candidates)
-    probe = np.unique(np.linspace(0, frames - 1, _PROBES).round().astype(np.int64))
-    found = [_needed_push(points[probe], vertices[probe], faces, d[probe], allowed, most) for d in candidates]
-    ranks = [(int((~parted).sum()), float(push.mean())) for push, parted in found]
-    direction = candidates[min(range(len(candidates)), key=ranks.__getitem__)]
+    if choice is None:
+        probe = np.unique(np.linspace(0, frames - 1, _PROBES).round().astype(np.int64))
+        coarse = points[probe][:, :, ::2]  # every other point is enough to choose the way
+        found = [_needed_push(coarse, vertices[probe], faces, d[probe], allowed / 2, most) for d in candidates]
+        ranks = [(int((~parted).sum()), float(push.mean())) for push, parted in found]
+        choice = min(range(len(candidates)), key=ranks.__getitem__)
+    direction = candidates[choice]
     push = np.interp(np.arange(frames), sample, _needed_push(points[sample], vertices[sample], faces, direction[sample],
                                                              allowed, most)[0])
     if not push.any():
-        return np.zeros((frames, 2, 3))
+        return np.zeros((frames, 2, 3)), choice
     # a push held over +-2 frames, then smoothed: never much less than needed nearby
     push = gaussian_filter1d(maximum_filter1d(push, 5, mode="nearest"), 1.0, mode="nearest")
     shift = 0.5 * push[:, None] * direction
-    return np.stack([-shift, shift], 1).astype(float)
+    return np.stack([-shift, shift], 1).astype(float), choice
