@@ -238,10 +238,8 @@ class ClipRefiner:
             x = lbfgs.minimise(energy_and_gradient, torch.zeros(sum(sizes)), steps, math.ceil(1.25 * steps))
         except _NonFinite:
             return False
-        with torch.no_grad():
+        with torch.no_grad():  # the tracks at the result, outside any graph
             place(x)
-        for h, name, *_ in tracks:
-            setattr(h, name, getattr(h, name).detach())
         return bool(torch.isfinite(x).all())
 
     @torch.no_grad()
