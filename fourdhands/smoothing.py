@@ -26,8 +26,15 @@ The first sample of a track is passed through unchanged (``dx_hat = 0``).
   each input sign-aligned to the previous output, ``dx`` the angular velocity
   ``log(q_hat_prev^-1 q) / dt`` (rad/s), ``|dx_hat|`` the angular speed, and the low-pass
   step ``slerp(q_hat_prev, q, alpha)``.
+- :func:`median_depth` is a causal median of a hand's last few depths. A network that
+  barely sees a hand throws it metres away (or centimetres from the lens) for a frame:
+  0.79, 5.98, 0.92 m. One-Euro follows such a spike, as its speed opens the cutoff; a
+  median of the last 3 depths drops a one-frame spike and adopts a lasting change one
+  frame late, with no look-ahead and no state of its own to lock onto a wrong depth.
 - :class:`HandSmoother` smooths a frame's hands (:class:`~fourdhands.pipeline.FrameResult`
-  or a dict by side): global_orient + hand_pose by the rotation filter (16 joints),
+  or a dict by side): first the hand slides along its camera ray (the wrist's, else the
+  translation's: its 2D place is kept) to the median of its last ``depth_window``
+  depths, then global_orient + hand_pose by the rotation filter (16 joints),
   transl and betas by the vector filter. Given the hand models it recomputes the
   vertices and 3D keypoints from the smoothed parameters and reprojects the 2D keypoints
   by the frame's ``K``, so every output agrees with the smoothed parameters (vertices are
@@ -49,12 +56,14 @@ beta_m * depth / focal`` for other set-ups), 1 / rad for joint rotations (a join
 turning at 5 rad/s gets 6 Hz and lags it by 6 degrees; 3 degree jitter per axis comes
 out 2.5x smaller on average, and beta hardly changes that, since the jitter's speed is
 mostly removed by the ``d_cutoff`` low-pass). Betas get a fixed 0.25 Hz (a hand's shape
-does not move). Per-frame cost for two hands (filters only) is about 0.3-0.5 ms in numpy
+does not move). Per-frame cost for two hands (filters only) is about 0.6-0.9 ms in numpy
 on one CPU core; the hand-model forward, when asked for, costs more (tens of ms on CPU).
 """
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -64,7 +73,8 @@ __all__ = [
     "OneEuroConfig", "OneEuro", "OneEuroRotation", "SmoothingConfig", "HandSmoother",
     "smoothing_alpha", "quaternion_multiply", "quaternion_log", "quaternion_exp",
     "slerp", "axis_angle_to_quaternion", "quaternion_to_axis_angle",
-    "matrix_to_quaternion", "quaternion_to_matrix", "METRES", "PIXELS", "RADIANS", "SHAPE",
+    "matrix_to_quaternion", "quaternion_to_matrix", "median_depth", "METRES", "PIXELS", "RADIANS",
+    "SHAPE",
 ]
 
 
@@ -327,13 +337,27 @@ class OneEuroRotation:
 # ----------------------------------------------------------------------------- hands
 
 
+def median_depth(depths) -> float:
+    """The depth a hand slides to along its ray: the median of its last few depths
+    ``(k,)`` (metres, the newest last; the caller keeps the window), or the newest one
+    when any of them is not in front of the camera."""
+    depths = [float(z) for z in depths]  # a few numbers: the standard library's median is 10x numpy's speed
+    return statistics.median(depths) if min(depths) > 0 else depths[-1]
+
+
+
 @dataclass(frozen=True)
 class SmoothingConfig:
     """One-Euro parameters per quantity of a hand (units in the module docstring).
 
     rotation: the 16 joint rotations (global_orient + 15 of hand_pose), rad;
     transl, keypoints_3d: metres; keypoints_2d: pixels (used only without hand models);
-    betas: shape coefficients (unitless, per element).
+    betas: shape coefficients (unitless, per element);
+    depth_window: how many of a hand's latest depths :func:`median_depth` takes (1: none).
+        3 on the held-out synthetic splits (``benchmarks/bench_refine.py``): ``occluded``
+        Accel_E 482 -> 237 mm/frame^2 (the network alone: 533), ``interacting`` 20.0 ->
+        13.9; 5 steadies more but holds two-frame spikes, MRRPE 390 -> 540 mm on
+        ``occluded``.
     """
 
     rotation: OneEuroConfig = RADIANS
@@ -341,10 +365,15 @@ class SmoothingConfig:
     betas: OneEuroConfig = SHAPE
     keypoints_3d: OneEuroConfig = METRES
     keypoints_2d: OneEuroConfig = PIXELS
+    depth_window: int = 3
+
+    def __post_init__(self):
+        if self.depth_window < 1:
+            raise ValueError(f"depth_window must be at least 1, got {self.depth_window}")
 
 
 def _field(hand, name: str):
-    value = hand[name] if isinstance(hand, Mapping) else getattr(hand, name, None)
+    value = hand.get(name) if isinstance(hand, Mapping) else getattr(hand, name, None)
     return None if value is None else np.asarray(value, float)
 
 
@@ -355,6 +384,7 @@ class _Track:
     betas: OneEuro
     keypoints_3d: OneEuro
     keypoints_2d: OneEuro
+    depths: deque
 
 
 class HandSmoother:
@@ -397,7 +427,7 @@ class HandSmoother:
             c = self.config
             self.tracks[side] = _Track(OneEuroRotation(c.rotation), OneEuro(c.transl, -1),
                                        OneEuro(c.betas, None), OneEuro(c.keypoints_3d, -1),
-                                       OneEuro(c.keypoints_2d, -1))
+                                       OneEuro(c.keypoints_2d, -1), deque(maxlen=c.depth_window))
         return self.tracks[side]
 
     def update(self, t: float, hands, K=None) -> dict[str, dict[str, np.ndarray]]:
@@ -417,14 +447,19 @@ class HandSmoother:
 
     def _update_hand(self, t: float, side: str, hand) -> dict[str, np.ndarray]:
         track = self._track(side)
+        transl, keypoints_3d = _field(hand, "transl"), _field(hand, "keypoints_3d")
+        ray = transl if keypoints_3d is None else keypoints_3d[0]
+        track.depths.append(ray[2])
+        shift = (median_depth(track.depths) / ray[2] - 1) * ray  # along the ray: 2D kept
         pose = np.concatenate([_field(hand, "global_orient"), _field(hand, "hand_pose")]).reshape(-1, 3)
         pose = track.rotation.update_axis_angle(t, pose)
         result = {"global_orient": pose[0], "hand_pose": pose[1:].reshape(-1),
                   "betas": track.betas.update(t, _field(hand, "betas")),
-                  "transl": track.transl.update(t, _field(hand, "transl"))}
+                  "transl": track.transl.update(t, transl + shift)}
         if self.models is None:
-            for name in ("keypoints_3d", "keypoints_2d"):
-                value = _field(hand, name)
+            inputs = {"keypoints_3d": None if keypoints_3d is None else keypoints_3d + shift,
+                      "keypoints_2d": _field(hand, "keypoints_2d")}
+            for name, value in inputs.items():
                 if value is not None:
                     result[name] = getattr(track, name).update(t, value)
         return result

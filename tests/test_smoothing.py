@@ -316,3 +316,31 @@ def test_per_frame_time_for_two_hands(models, capsys):
         print(f"\n[smoothing] two hands per frame (median / p95): filters {filters[0]:.3f} / "
               f"{filters[1]:.3f} ms; with the open hand models' forward (float64) "
               f"{with_models[0]:.1f} / {with_models[1]:.1f} ms")
+
+
+def test_a_one_frame_depth_spike_is_dropped_along_the_ray_and_a_lasting_change_adopted_a_frame_late():
+    """Hand-worked medians of the last 3 wrist depths; filters opened wide (alpha ~ 1) so
+    only the median moves the hand. The wrist's image position never changes."""
+    from fourdhands.smoothing import SmoothingConfig, median_depth
+
+    open_wide = OneEuroConfig(min_cutoff=1e9, beta=0.0, d_cutoff=1.0)
+    s = HandSmoother(SmoothingConfig(rotation=open_wide, transl=open_wide, keypoints_3d=open_wide,
+                                     keypoints_2d=open_wide))
+    rng = np.random.default_rng(9)
+    hand = _hand(rng)
+    offset = rng.normal(0, 0.03, (21, 3))
+    ray = np.array([0.1, -0.05, 1.0])
+    depths = [0.80, 0.79, 5.98, 0.92, 0.93, 1.60, 1.62, 1.61]
+    expected = [0.80, 0.795, 0.80, 0.92, 0.93, 0.93, 1.60, 1.61]
+    for i, (z, z_out) in enumerate(zip(depths, expected)):
+        wrist = z * ray
+        keypoints = wrist + offset - offset[0]
+        frame = dict(hand, transl=wrist + np.array([0.01, 0.02, 0.03]), keypoints_3d=keypoints)
+        out = s.update(i * DT, {"right": frame})["right"]
+        shift = (z_out / z - 1) * wrist
+        np.testing.assert_allclose(out["keypoints_3d"][0], z_out * ray, atol=1e-9, err_msg=f"frame {i}")
+        np.testing.assert_allclose(out["keypoints_3d"], keypoints + shift, atol=1e-9)
+        np.testing.assert_allclose(out["transl"], frame["transl"] + shift, atol=1e-9)
+    assert median_depth([0.5, -0.2, 0.6]) == 0.6  # behind the camera: no median, the newest
+    with pytest.raises(ValueError, match="depth_window"):
+        SmoothingConfig(depth_window=0)

@@ -22,6 +22,7 @@ RIGHT, LEFT = 0, 1
 _PUSHES = np.linspace(0.0, 0.15, 151)  # m: the pushes tried, 1 mm apart, never beyond 15 cm
 _VERTEX_STRIDE = 4  # every fourth vertex is plenty to count a share of them
 _PROBES = 4  # frames on which the push direction is chosen
+_SAMPLE_STRIDE = 2  # the push is found on every other frame
 _APART = 1.0  # m between frames laid side by side: more than a hand's reach from its centre
 
 
@@ -116,10 +117,11 @@ def push_apart(vertices: np.ndarray, keypoints: np.ndarray, faces: list, toleran
     frames = vertices.shape[0]
     points = vertices[:, :, ::_VERTEX_STRIDE]
     allowed = tolerance * points.shape[2]
-    sample = np.unique(np.r_[np.arange(0, frames, 2), frames - 1])  # every other frame, interpolated between
-    if _needed_push(points[sample], vertices[sample], faces, np.tile([0.0, 0.0, 1.0], (len(sample), 1)), allowed,
-                    0.0)[1].all():
-        return np.zeros((frames, 2, 3)), None  # apart already, without a push
+    sample = np.unique(np.r_[np.arange(0, frames, _SAMPLE_STRIDE), frames - 1])  # interpolated between
+    # apart already, without a push? (Given a choice, its own count at no push says so below.)
+    if choice is None and _needed_push(points[sample], vertices[sample], faces,
+                                       np.tile([0.0, 0.0, 1.0], (len(sample), 1)), allowed, 0.0)[1].all():
+        return np.zeros((frames, 2, 3)), None
     candidates = [np.repeat(np.asarray(directions, float).reshape(-1, 3)[:, None], frames, axis=1)]
     if own:
         candidates.insert(0, _push_directions(vertices, keypoints))
