@@ -258,14 +258,13 @@ class ClipRefiner:
         if self.config.part is None or len(hands) < 2:
             return False, choice
         meshes = {side: self._mesh(h) for side, h in hands.items()}
-        (right, _), (left, _) = meshes["right"], meshes["left"]
+        (right, _, _), (left, _, _) = meshes["right"], meshes["left"]
         touching = ((right.min(1).values <= left.max(1).values) & (left.min(1).values <= right.max(1).values)).all(-1)
         frames = torch.nonzero(hands["right"].free & hands["left"].free & touching).flatten()  # boxes overlap
         if len(frames) < 2:
             return False, choice
-        keypoints = {side: p[1] for side, p in _pose(hands, self.models).items()}
         shift, choice = push_apart(np.stack([meshes[s][0][frames].numpy() for s in SIDES], 1),
-                                   np.stack([keypoints[s][frames].numpy() for s in SIDES], 1),
+                                   np.stack([meshes[s][2][frames].numpy() for s in SIDES], 1),
                                    [meshes[s][1].numpy() for s in SIDES], self.config.part, directions=_DEPTH_AXIS,
                                    most=self.config.part_most, choice=choice)
         for k, side in enumerate(SIDES):
@@ -322,12 +321,11 @@ class ClipRefiner:
         if len(hands) < 2:
             return None
         meshes = {side: self._mesh(h) for side, h in hands.items()}
-        posed = {side: p[2] for side, p in _pose(hands, self.models).items()}
         both = hands["right"].present & hands["left"].present
         found = {}
         for side, other in (("right", "left"), ("left", "right")):
-            verts, faces = meshes[other]
-            points = posed[side]
+            verts, faces, _ = meshes[other]
+            points = meshes[side][0][:, hands[side].subset]
             lo, hi = verts.min(1, keepdim=True).values, verts.max(1, keepdim=True).values
             boxed = ((points >= lo) & (points <= hi)).all(-1) & both[:, None]  # (T, N): may be inside
             t, p = torch.nonzero(boxed, as_tuple=True)
@@ -339,11 +337,13 @@ class ClipRefiner:
             found[side] = (t, hands[side].subset[p], model.faces[nearest])
         return _contacts(found, {side: self.models[side].tip_vertex_ids for side in hands})
 
-    def _mesh(self, h: _Hand) -> tuple[torch.Tensor, torch.Tensor]:
-        """The hand's closed mesh `(T, V, 3)` at the current variables, and its faces."""
+    def _mesh(self, h: _Hand) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The hand's closed mesh `(T, V', 3)` at the current variables (the model's ``V``
+        vertices first, then the caps' centres), its faces, and its keypoints `(T, 21, 3)`."""
         model = self.models[h.side]
         out = model(rotmats=_rotations(h), betas=h.betas)
-        return close_holes(out.vertices + _translation(h)[:, None], model.faces.cpu().numpy(), self._closures[h.side])
+        t = _translation(h)[:, None]
+        return (*close_holes(out.vertices + t, model.faces.cpu().numpy(), self._closures[h.side]), out.keypoints + t)
 
     @torch.no_grad()
     def _results(self, results, hands: dict) -> list[FrameResult | None]:
@@ -485,16 +485,16 @@ def _rotations_of(hands: list[_Hand]) -> torch.Tensor:
     return torch.cat([(mats[:, 0] @ torch.cat([h.R0 for h in hands]))[:, None], mats[:, 1:]], dim=1)
 
 
-def _pose(hands: dict, models: dict, active: dict | None = None) -> dict:
+def _pose(hands: dict, models: dict, active: dict) -> dict:
     """Per side, rotations `(T, 16, 3, 3)`, keypoints `(T, 21, 3)` and the skinned points
     `(T, M, 3)` (camera frame) at the current variables: linear blend skinning of the
-    vertices ``active`` only (vertex ids, the fingertips first; by default the subset).
+    vertices ``active`` only (per side, vertex ids, the fingertips first).
     Both hands go through the kinematic chain and the skinning as one batch, which halves
     the operations that the energy's gradient goes back through."""
     sides = list(hands)
     hs = [hands[s] for s in sides]
     T = len(hs[0].present)
-    ids = [h.subset if active is None else active[s] for s, h in zip(sides, hs)]
+    ids = [active[s] for s in sides]
     counts = [len(i) for i in ids]
     ids = [torch.cat([i, i[:1].expand(max(counts) - len(i))]) for i in ids]  # padded to one width
     rot = _rotations_of(hs)
