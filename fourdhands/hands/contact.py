@@ -21,7 +21,7 @@ RIGHT, LEFT = 0, 1
 
 _PUSHES = np.linspace(0.0, 0.15, 151)  # m: the pushes tried, 1 mm apart, never beyond 15 cm
 _VERTEX_STRIDE = 4  # every fourth vertex is plenty to count a share of them
-_PROBES = 4  # frames on which the push direction is chosen
+_PROBES = 4  # frames on which the push direction is chosen (the generator's)
 _SAMPLE_STRIDE = 2  # the push is found on every other frame
 _APART = 1.0  # m between frames laid side by side: more than a hand's reach from its centre
 
@@ -87,7 +87,7 @@ def separate(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance
 
 
 def push_apart(vertices: np.ndarray, keypoints: np.ndarray, faces: list, tolerance: float, directions: tuple = (),
-               own: bool = True, most: float = float(_PUSHES[-1]), choice: int | None = None
+               own: bool = True, most: float = float(_PUSHES[-1]), choice: int | None = None, probes: int = _PROBES
                ) -> tuple[np.ndarray, int | None]:
     """Shifts that push two hands apart until at most ``tolerance`` of each hand's
     vertices lie inside the other's closed mesh, half to each hand, and the candidate
@@ -109,6 +109,7 @@ def push_apart(vertices: np.ndarray, keypoints: np.ndarray, faces: list, toleran
         own: whether the hands' own directions are candidates.
         most: the longest push (m) allowed.
         choice: the candidate to take instead of choosing one.
+        probes: how many frames, spread over the clip, choose the candidate.
 
     Returns:
         `(F, 2, 3)` translations to add to each hand (zeros where already apart), and the
@@ -127,7 +128,7 @@ def push_apart(vertices: np.ndarray, keypoints: np.ndarray, faces: list, toleran
         candidates.insert(0, _push_directions(vertices, keypoints))
     candidates = np.concatenate(candidates)
     if choice is None:
-        probe = np.unique(np.linspace(0, frames - 1, _PROBES).round().astype(np.int64))
+        probe = np.unique(np.linspace(0, frames - 1, probes).round().astype(np.int64))
         coarse = points[probe][:, :, ::2]  # every other point is enough to choose the way
         found = [_needed_push(coarse, vertices[probe], faces, d[probe], allowed / 2, most) for d in candidates]
         ranks = [(int((~parted).sum()), float(push.mean())) for push, parted in found]
