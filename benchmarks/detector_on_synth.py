@@ -19,6 +19,13 @@ Two probes of why a hand is missed, per split:
   (the palm's normal, wrist -> index and pinky knuckles, against the ray to the wrist):
   palm (cos > 0.4), edge-on, back (cos < -0.4).
 
+And the project's own detector (:class:`~fourdhands.detect.mediapipe_hands.MediaPipeHands`,
+the same models), matched the same way: in ``image`` mode (each frame through its views:
+the frame and its mirror, zoomed out and not; what ``fourdhands run`` does for photos) and
+in ``video`` mode (MediaPipe's tracking from frame to frame within each sequence; what it
+does for a clip and what ``fourdhands demo --detector mediapipe`` uses). On real photos
+the views find 11 of 15 hands where one static pass finds 6 (README, real photos).
+
 Run: ``python benchmarks/detector_on_synth.py --root data/synth [--out FILE]`` (the
 splits generated with their default seeds: ``fourdhands synth data/synth/<split>
 --split <split> --sequences 12 --frames 24``).
@@ -88,36 +95,45 @@ def _landmarks(result, w: int, h: int) -> list[np.ndarray]:
 def measure(root: Path) -> dict:
     from mediapipe.python.solutions import hands as mp_hands
 
+    from fourdhands.detect.mediapipe_hands import MediaPipeHands
     from fourdhands.synth.shards import SyntheticSequences
 
     seqs = SyntheticSequences(root)
-    records, errors = [], []  # per visible hand: (found in the frame, found in its crop, facing)
+    # per visible hand: found in the frame, in its crop, by the views, by tracking; facing
+    records, errors = [], []
     options = dict(static_image_mode=True, max_num_hands=2, min_detection_confidence=0.5)
-    with mp_hands.Hands(**options) as solution, mp_hands.Hands(**options) as on_crops:
+    with mp_hands.Hands(**options) as solution, mp_hands.Hands(**options) as on_crops, \
+            MediaPipeHands("image") as views:
         for seq in tqdm(seqs, desc=root.name, unit="seq"):
             g = seq.gt
-            for t in range(len(g["present"])):
-                image = seq.frame(t)
-                h, w = image.shape[:2]
-                landmarks = _landmarks(solution.process(image), w, h)
-                wanted = g["present"][t] & g["visible"][t].any(1) & (g["boxes"][t, :, 2] > 0)
-                for hand, det in enumerate(match(g["boxes"][t], wanted, landmarks)):
-                    if not wanted[hand]:
-                        continue
-                    crop, scale, offset = crop_around(image, g["boxes"][t, hand])
-                    in_crop = [lm * scale + offset for lm in _landmarks(on_crops.process(crop), CROP_PX, CROP_PX)]
-                    only = np.arange(2) == hand
-                    records.append((det is not None, match(g["boxes"][t], only, in_crop)[hand] is not None,
-                                    facing(g["keypoints_3d"][t, hand], hand)))
-                    if det is not None:
-                        vis = g["visible"][t, hand]
-                        err = np.linalg.norm(landmarks[det][vis] - g["keypoints_2d"][t, hand][vis], axis=1).mean()
-                        errors.append(err / g["boxes"][t, hand, 2:].max())
-    found, cropped, cos = (np.array(c) for c in zip(*records)) if records else (np.zeros(0),) * 3
+            with MediaPipeHands("video") as tracking:
+                for t in range(len(g["present"])):
+                    image = seq.frame(t)
+                    h, w = image.shape[:2]
+                    landmarks = _landmarks(solution.process(image), w, h)
+                    ours = {name: [d.landmarks for d in detector.detect(image)]
+                            for name, detector in (("views", views), ("tracking", tracking))}
+                    wanted = g["present"][t] & g["visible"][t].any(1) & (g["boxes"][t, :, 2] > 0)
+                    by = {name: match(g["boxes"][t], wanted, found) for name, found in ours.items()}
+                    for hand, det in enumerate(match(g["boxes"][t], wanted, landmarks)):
+                        if not wanted[hand]:
+                            continue
+                        crop, scale, offset = crop_around(image, g["boxes"][t, hand])
+                        in_crop = [lm * scale + offset for lm in _landmarks(on_crops.process(crop), CROP_PX, CROP_PX)]
+                        only = np.arange(2) == hand
+                        records.append((det is not None, match(g["boxes"][t], only, in_crop)[hand] is not None,
+                                        by["views"][hand] is not None, by["tracking"][hand] is not None,
+                                        facing(g["keypoints_3d"][t, hand], hand)))
+                        if det is not None:
+                            vis = g["visible"][t, hand]
+                            err = np.linalg.norm(landmarks[det][vis] - g["keypoints_2d"][t, hand][vis], axis=1).mean()
+                            errors.append(err / g["boxes"][t, hand, 2:].max())
+    found, cropped, in_views, tracked, cos = (np.array(c) for c in zip(*records)) if records else (np.zeros(0),) * 5
     by_facing = {name: float(found[sel].mean()) if sel.any() else float("nan")
                  for name, sel in (("palm", cos > 0.4), ("edge", np.abs(cos) <= 0.4), ("back", cos < -0.4))}
     return {"visible": len(records), "found": int(found.sum()), "recall": float(found.mean()) if records else 0.0,
             "crops": float(cropped.mean()) if records else 0.0, "facing": by_facing,
+            "views": float(in_views.mean()) if records else 0.0, "tracking": float(tracked.mean()) if records else 0.0,
             "error": float(np.median(errors)) if errors else float("nan"),
             "error_mean": float(np.mean(errors)) if errors else float("nan")}
 
@@ -129,12 +145,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     lines = ["| split | visible hands | found | recall | recall on crops | palm / edge / back facing | "
-             "2D error / box (median) | (mean) |", "|---|---|---|---|---|---|---|---|"]
+             "2D error / box (median) | (mean) | our detector: views / tracking |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for split in args.splits:
         r = measure(args.root / split)
         f = r["facing"]
         lines.append(f"| {split} | {r['visible']} | {r['found']} | {r['recall']:.2f} | {r['crops']:.2f} | "
-                     f"{f['palm']:.2f} / {f['edge']:.2f} / {f['back']:.2f} | {r['error']:.3f} | {r['error_mean']:.3f} |")
+                     f"{f['palm']:.2f} / {f['edge']:.2f} / {f['back']:.2f} | {r['error']:.3f} | {r['error_mean']:.3f} | "
+                     f"{r['views']:.2f} / {r['tracking']:.2f} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)
     print(text)
