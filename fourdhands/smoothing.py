@@ -56,7 +56,7 @@ beta_m * depth / focal`` for other set-ups), 1 / rad for joint rotations (a join
 turning at 5 rad/s gets 6 Hz and lags it by 6 degrees; 3 degree jitter per axis comes
 out 2.5x smaller on average, and beta hardly changes that, since the jitter's speed is
 mostly removed by the ``d_cutoff`` low-pass). Betas get a fixed 0.25 Hz (a hand's shape
-does not move). Per-frame cost for two hands (filters only) is about 0.6-0.9 ms in numpy
+does not move). Per-frame cost for two hands (filters only) is about 0.5-0.9 ms in numpy
 on one CPU core; the hand-model forward, when asked for, costs more (tens of ms on CPU).
 """
 
@@ -345,7 +345,6 @@ def median_depth(depths) -> float:
     return statistics.median(depths) if min(depths) > 0 else depths[-1]
 
 
-
 @dataclass(frozen=True)
 class SmoothingConfig:
     """One-Euro parameters per quantity of a hand (units in the module docstring).
@@ -356,7 +355,7 @@ class SmoothingConfig:
     depth_window: how many of a hand's latest depths :func:`median_depth` takes (1: none).
         3 on the held-out synthetic splits (``benchmarks/bench_refine.py``): ``occluded``
         Accel_E 482 -> 237 mm/frame^2 (the network alone: 533), ``interacting`` 20.0 ->
-        13.9; 5 steadies more but holds two-frame spikes, MRRPE 390 -> 540 mm on
+        13.9; 5 steadies more but holds two-frame spikes, MRRPE 393 -> 540 mm on
         ``occluded``.
     """
 
@@ -450,7 +449,8 @@ class HandSmoother:
         transl, keypoints_3d = _field(hand, "transl"), _field(hand, "keypoints_3d")
         ray = transl if keypoints_3d is None else keypoints_3d[0]
         track.depths.append(ray[2])
-        shift = (median_depth(track.depths) / ray[2] - 1) * ray  # along the ray: 2D kept
+        # along the ray, so the 2D place is kept (a ray not in front of the camera is left)
+        shift = (median_depth(track.depths) / ray[2] - 1) * ray if ray[2] > 0 else np.zeros(3)
         pose = np.concatenate([_field(hand, "global_orient"), _field(hand, "hand_pose")]).reshape(-1, 3)
         pose = track.rotation.update_axis_angle(t, pose)
         result = {"global_orient": pose[0], "hand_pose": pose[1:].reshape(-1),

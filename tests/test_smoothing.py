@@ -344,3 +344,12 @@ def test_a_one_frame_depth_spike_is_dropped_along_the_ray_and_a_lasting_change_a
     assert median_depth([0.5, -0.2, 0.6]) == 0.6  # behind the camera: no median, the newest
     with pytest.raises(ValueError, match="depth_window"):
         SmoothingConfig(depth_window=0)
+
+
+def test_a_hand_at_zero_depth_is_not_moved_by_the_depth_median():
+    rng = np.random.default_rng(10)
+    hand = _hand(rng)
+    hand["keypoints_3d"][0, 2] = 0.0  # the wrist on the camera's plane: no ray to slide along
+    out = HandSmoother().update(0.0, {"right": hand})["right"]
+    np.testing.assert_array_equal(out["transl"], hand["transl"])
+    np.testing.assert_array_equal(out["keypoints_3d"], hand["keypoints_3d"])
