@@ -12,6 +12,10 @@ Rows:
 - MediaPipe's world landmarks on the real photos (``../shared/samples/real``), the
   median over the hands it finds.
 
+Below the table, the finger girth: the open hand's skin across its index PIP joint (the
+mesh cut by the plane through the joint normal to the proximal phalanx, its breadth in
+the palm's plane) against the cited breadth.
+
 Run: ``python benchmarks/hand_proportions.py [--out benchmarks/results/proportions.md]``
 """
 
@@ -48,6 +52,27 @@ def open_model_row() -> np.ndarray:
 
     with torch.no_grad():
         return ratios(load_hand_model("open", "right")().keypoints[0].numpy())
+
+
+def index_pip_breadth() -> float:
+    """Metres: the rest skin's breadth across the index PIP joint."""
+    import torch
+    import trimesh
+
+    from fourdhands.hands import load_hand_model
+    from fourdhands.hands.open_model import FINGER_JOINTS
+
+    model = load_hand_model("open", "right")
+    with torch.no_grad():
+        out = model()
+    joints = out.joints[0].numpy().astype(float)
+    base, pip = (joints[j] for j in FINGER_JOINTS[1][:2])
+    normal = (pip - base) / np.linalg.norm(pip - base)
+    skin = trimesh.Trimesh(out.vertices[0].numpy(), model.faces.numpy(), process=False)
+    ring = min(skin.section(plane_origin=pip, plane_normal=normal).discrete,
+               key=lambda loop: np.linalg.norm(loop - pip, axis=1).mean())
+    side = np.cross(normal, [0.0, 1.0, 0.0])
+    return float(np.ptp(ring @ (side / np.linalg.norm(side))))
 
 
 def cited_row() -> np.ndarray:
@@ -101,6 +126,11 @@ def table() -> str:
     mp = mediapipe_rows()
     if mp is not None:
         add(f"MediaPipe world landmarks on real photos (median of {len(mp)} hands)", np.median(mp, 0))
+    from fourdhands.hands.anthropometry import INDEX_PIP_BREADTH
+
+    lines += ["", f"Index finger breadth across the PIP joint: open hand model {1000 * index_pip_breadth():.1f} mm, "
+              f"cited {1000 * INDEX_PIP_BREADTH:.1f} mm (FAA HFDS, US adults: medians men 21, women 18 mm; "
+              "5th-95th 19-23 and 16-21 mm)."]
     return "\n".join(lines)
 
 

@@ -39,6 +39,15 @@ Other figures:
   far each MCP joint sits back from the middle one's.
 - Palm breadth at the MCPs ~8.4 cm (Ibeachu et al. 2011: 8.6 cm men, 7.7 cm women), with
   the index and little MCP centres ~1 cm inside the palm's edges.
+- Finger girth: the index finger's breadth at its PIP joint, US adults, from the FAA's
+  *Human Factors Design Standard* (HFDS), Appendix B, Technical Operations anthropometric
+  survey: men 19 / 21 / 23 mm, women 16 / 18 / 21 mm (5th / 50th / 95th percentile). The
+  same table gives hand length 180 / 196 / 212 and 163 / 178 / 193 mm (mean of the
+  medians 18.7 cm, as HL above) and hand breadth 80 / 88 / 96 and 71 / 77 / 84 mm. These
+  figures were read from a public summary of that appendix; the appendix itself could not
+  be reached from here. The model takes the mean of the two medians, 19.5 mm
+  (:data:`INDEX_PIP_BREADTH`), and scales every finger's flesh radii with it; how girth
+  tapers along a finger and differs between fingers is the model's own design, not cited.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ CAPITATE = 0.125  # x HL, third CMC joint -> the wrist's centre of rotation
 #: Shortfall of each extended fingertip behind the middle one's (m), Chatzioglou et al.
 TIP_SHORTFALL = {"index": 0.0107, "middle": 0.0, "ring": 0.0108, "pinky": 0.0364}
 PALM_BREADTH = 0.084  # m, at the MCPs
+INDEX_PIP_BREADTH = 0.0195  # m, the index finger across its PIP joint (FAA HFDS)
 
 
 def palm_length(hand_length: float = HAND_LENGTH) -> float:

@@ -74,6 +74,16 @@ def _unit(d) -> np.ndarray:
     return d / np.linalg.norm(d)
 
 
+# The radii below are designed for an index PIP radius of 9.1 mm; all are scaled so that the
+# index finger's breadth across its PIP joint is the cited one.
+_GIRTH_SCALE = anthropometry.INDEX_PIP_BREADTH / 2 / 0.0091
+
+
+def _girth(*radii: float) -> tuple[float, ...]:
+    """Designed flesh radii (m), scaled to the cited finger girth."""
+    return tuple(r * _GIRTH_SCALE for r in radii)
+
+
 def _long_fingers() -> list[_Finger]:
     """Index to pinky: MCPs across the palm (y, z chosen for the palm breadth), set back
     from the middle one's so that the fingertips, extended and adducted (along -x), fall
@@ -83,8 +93,8 @@ def _long_fingers() -> list[_Finger]:
     names = ("index", "middle", "ring", "pinky")
     directions = [(-1.0, 0.0, 0.05), (-1.0, 0.0, -0.08), (-1.0, 0.0, -0.22), (-1.0, 0.0, -0.45)]
     yz = [(0.0, 0.027), (0.0005, 0.006), (0.0, -0.015), (-0.002, -0.036)]
-    radii = [(0.0101, 0.0091, 0.0081, 0.0072), (0.0103, 0.0093, 0.0083, 0.0073),
-             (0.0097, 0.0088, 0.0078, 0.0069), (0.0087, 0.0079, 0.0071, 0.0063)]
+    radii = [_girth(0.0101, 0.0091, 0.0081, 0.0072), _girth(0.0103, 0.0093, 0.0083, 0.0073),
+             _girth(0.0097, 0.0088, 0.0078, 0.0069), _girth(0.0087, 0.0079, 0.0071, 0.0063)]
     y, z = yz[1]
     middle_mcp = np.array([-np.sqrt(_PALM_LENGTH**2 - y * y - z * z), y, z])
     middle_tip_x = middle_mcp[0] - lengths[2].sum()
@@ -98,7 +108,7 @@ def _long_fingers() -> list[_Finger]:
 # Order: thumb, index, middle, ring, pinky (the order of the 21-keypoint layout).
 _FINGERS = (
     _Finger((-0.020, -0.011, 0.025), (-0.62, -0.18, 0.76), tuple(anthropometry.finger_lengths()[0]),
-            (0.0150, 0.0118, 0.0102, 0.0090)),
+            _girth(0.0150, 0.0118, 0.0102, 0.0090)),
     *_long_fingers(),
 )
 
