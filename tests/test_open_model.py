@@ -212,8 +212,10 @@ def test_proportions_follow_the_cited_anthropometry(right):
     ratios = _finger_ratios(right().keypoints[0].numpy())
     # hand-worked from Buchholz et al.'s table: middle = (0.277 + 0.170 + 0.108) / (0.373 + 0.125)
     np.testing.assert_allclose(anthropometry.keypoint_ratios()[2], 0.555 / 0.498, rtol=1e-9)
-    np.testing.assert_allclose(ratios[:5], anthropometry.keypoint_ratios()[:5], rtol=0.05)
-    np.testing.assert_allclose(ratios[5], anthropometry.keypoint_ratios()[5], rtol=0.05)
+    # the fingertip keypoints are pinned to the designed tips; the MCPs' designed positions
+    # span 63.7 mm where the cited breadth less 1 cm of flesh each side gives 64 mm
+    np.testing.assert_allclose(ratios[:5], anthropometry.keypoint_ratios()[:5], rtol=0.005)
+    np.testing.assert_allclose(ratios[5], anthropometry.keypoint_ratios()[5], rtol=0.02)
 
 
 def test_index_finger_girth_follows_the_cited_breadth(right):
