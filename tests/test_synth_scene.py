@@ -67,7 +67,8 @@ def _forearm(synth, meta, g, t, h) -> Mesh:
     """Hand ``h``'s forearm at frame ``t``, rebuilt from what the sequence records."""
     look = ForearmLook(meta["sleeve_cuff_m"][h], np.zeros(3))
     v, f, rgb = forearm_mesh(synth.wrists[h], SIDES[h], np.radians(meta["wrist_bend_deg"][h]), look,
-                             np.zeros(3), scale=1.0 + 0.06 * float(g["betas"][t, h, 0]))
+                             np.zeros(3), np.asarray(meta["upper_arm_rest"][h]),
+                             scale=1.0 + 0.06 * float(g["betas"][t, h, 0]))
     turn = Rotation.from_rotvec(g["global_orient"][t, h].astype(float))
     return Mesh(turn.apply(v) + g["keypoints_3d"][t, h, 0], f, rgb)
 

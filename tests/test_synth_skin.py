@@ -9,8 +9,16 @@ from scipy.spatial.transform import Rotation
 from test_open_model import _winding_numbers
 
 from fourdhands.hands import load_hand_model
-from fourdhands.synth.forearm import ForearmLook, forearm_mesh, wrist_rotation, wrist_section
-from fourdhands.synth.motion import RIGHT, LEFT, forearm_direction, held_orientation
+from fourdhands.synth.forearm import (
+    FOREARM_RINGS,
+    LENGTH,
+    UPPER_LENGTH,
+    ForearmLook,
+    forearm_mesh,
+    wrist_rotation,
+    wrist_section,
+)
+from fourdhands.synth.motion import LEFT, RIGHT, forearm_direction, held_orientation, upper_arm_direction
 from fourdhands.synth.skin import skin_albedo, skin_layout
 
 LIGHT, DARK = np.array([0.95, 0.77, 0.65]), np.array([0.36, 0.23, 0.16])
@@ -126,10 +134,42 @@ def test_the_forearm_points_where_the_orientation_model_drew_it(slot, viewpoint)
         bend = np.radians([30.0, -10.0]) * (seed - 2) / 2
         wanted = forearm_direction(np.random.default_rng(seed), slot, viewpoint)
         R = Rotation.from_rotvec(held_orientation(np.random.default_rng(seed), slot, viewpoint, bend))
-        v, _, _ = forearm_mesh(section, side, bend, ForearmLook(None, np.zeros(3)), np.zeros(3))
-        placed = R.apply(v)
-        axis = placed[-24:].mean(0) - placed[:24].mean(0)
+        upper = np.random.default_rng(seed).normal(size=3)
+        upper /= np.linalg.norm(upper)
+        v, _, _ = forearm_mesh(section, side, bend, ForearmLook(None, np.zeros(3)), np.zeros(3), upper)
+        placed = R.apply(v[:-1]).reshape(-1, 24, 3).mean(1)  # ring centres (the last vertex: the cap's apex)
+        axis = placed[FOREARM_RINGS - 1] - placed[0]
         np.testing.assert_allclose(axis / np.linalg.norm(axis), wanted, atol=1e-9)
+        # past the elbow's bend the arm runs along the upper arm's direction, 30 cm on
+        shoulder = placed[-1 - 4] - placed[FOREARM_RINGS + 6]  # last tube ring minus the first past the bend
+        np.testing.assert_allclose(shoulder / np.linalg.norm(shoulder), R.apply(upper), atol=1e-9)
+        elbow = placed[0] + (LENGTH - 0.004) * wanted
+        assert np.linalg.norm(placed[-1 - 4] - elbow) == pytest.approx(UPPER_LENGTH, abs=1e-9)
+
+
+@pytest.mark.parametrize("viewpoint", ["third_person", "egocentric"])
+def test_the_upper_arm_goes_to_the_shoulder_and_the_elbow_flexes_at_most_145_degrees(viewpoint):
+    """Third person: the shoulder above the elbow and farther from the camera; egocentric:
+    outwards of it and nearer; either way at least 35 deg between the upper arm and the way
+    back to the wrist, also for forearms drawn pointing straight up (the tails)."""
+    rng = np.random.default_rng(3)
+    up, angles = [], []
+    for k in range(400):
+        forearm = rng.normal(size=3) if k % 2 else np.array([0.0, 1.0, 0.0])
+        forearm /= np.linalg.norm(forearm)
+        u = upper_arm_direction(rng, k % 2, viewpoint, forearm)
+        assert np.linalg.norm(u) == pytest.approx(1.0)
+        # outwards: the right hand's shoulder to the image's left in third person (mirror
+        # view), to its right from the head
+        outward = (-1 if k % 2 == RIGHT else 1) * (1 if viewpoint == "third_person" else -1)
+        up.append(u * [outward, 1, 1])
+        angles.append(np.degrees(np.arccos(np.clip(u @ -forearm, -1, 1))))
+    up = np.array(up)
+    assert min(angles) >= 35.0 - 1e-6
+    if viewpoint == "third_person":
+        assert (up[:, 1] < 0).mean() > 0.9 and (up[:, 2] > 0).mean() > 0.9  # up (y down), away
+    else:
+        assert (up[:, 0] > 0).mean() > 0.9 and (up[:, 2] < 0).mean() > 0.9  # outwards, nearer
 
 
 def test_forearm_starts_inside_the_wrist_and_mirrors_between_sides():
@@ -137,18 +177,27 @@ def test_forearm_starts_inside_the_wrist_and_mirrors_between_sides():
     for side in ("right", "left"):
         model = load_hand_model("open", side, dtype=torch.float64)
         root = model.rest_joints()[0, 0].numpy()
+        upper = np.array([0.0, -0.6, 0.8]) * [1 if side == "right" else -1, 1, 1]
         v, f, rgb = forearm_mesh(wrist_section(model.v_template.numpy(), root, side), side,
-                                 np.radians([20.0, -8.0]), ForearmLook(0.1, np.array([0.1, 0.2, 0.7])), LIGHT)
+                                 np.radians([20.0, -8.0]), ForearmLook(0.1, np.array([0.1, 0.2, 0.7])), LIGHT, upper)
         meshes[side] = v, f, rgb
         # the first ring (at the wrist) lies inside the hand's skin: no gap at the wrist
         first = v[:24] + root
         wn = _winding_numbers(model.v_template.numpy(), model.faces.numpy(), first)
         assert (wn > 0.5).all(), side
-        # outward faces: the tube's volume is positive
-        assert trimesh.Trimesh(v, f, process=False).volume > 0 or not trimesh.Trimesh(v, f).is_watertight
-        normals = trimesh.Trimesh(v, f, process=False).vertex_normals
-        centre_line = np.repeat(v.reshape(-1, 24, 3).mean(1), 24, axis=0)
-        assert ((normals * (v - centre_line)).sum(1) > 0).mean() > 0.95, side
+        # closed at the shoulder: the only open edges are the wrist ring's, and with that ring
+        # capped by a fan the volume is positive (outward faces)
+        arm = trimesh.Trimesh(v, f, process=False)
+        open_edges = arm.edges_sorted[trimesh.grouping.group_rows(arm.edges_sorted, require_count=1)]
+        assert set(open_edges.ravel()) == set(range(24)), side
+        centre = len(v)
+        fan = np.stack([np.full(24, centre), np.arange(24), np.roll(np.arange(24), -1)], 1)
+        closed = trimesh.Trimesh(np.vstack([v, v[:24].mean(0)]), np.vstack([f, fan if side == "right" else fan[:, ::-1]]),
+                                 process=False)
+        assert closed.is_watertight and closed.is_winding_consistent and closed.volume > 0, side
+        normals = arm.vertex_normals[:-1]
+        centre_line = np.repeat(v[:-1].reshape(-1, 24, 3).mean(1), 24, axis=0)
+        assert ((normals * (v[:-1] - centre_line)).sum(1) > 0).mean() > 0.9, side
         # sleeve colour past the cuff, skin before it
         d = np.linalg.norm(v - v[:24].mean(0), axis=1)
         np.testing.assert_allclose(rgb[d < 0.05], np.broadcast_to(LIGHT, rgb[d < 0.05].shape))

@@ -26,6 +26,9 @@ A hand is turned as a person holds it: its forearm first, then the wrist.
   30 deg) egocentric; in depth, the elbow 20 deg nearer to 60 deg farther than the wrist
   in third person, 20-70 deg nearer (towards the head) egocentric.
 - Forearm roll about its axis: uniform (palm, back and edge-on views alike).
+- Upper arm (elbow -> shoulder, :func:`upper_arm_direction`), per hand per sequence: up
+  and back towards the body in third person, outwards and towards the head egocentric;
+  the elbow flexes at most 145 deg.
 - Wrist, per hand per sequence: flexion N(0, 25 deg) within +-70 deg, deviation
   N(-5 deg, 10 deg) within -30..20 deg; the forearm mesh
   (:mod:`~fourdhands.synth.forearm`) follows the same bend.
@@ -47,7 +50,7 @@ from ..hands import poses
 from ..hands.mirror import mirror_pose
 from ..sides import SIDES as _SIDES
 from .fingers import articulation_to_pose, finger_keys
-from .forearm import wrist_rotation
+from .forearm import REST_AXIS, wrist_rotation
 
 RIGHT, LEFT = 0, 1
 HAND_LENGTH = 0.19  # m, wrist to middle fingertip of an open adult hand: the size unit
@@ -297,13 +300,39 @@ def forearm_direction(rng: np.random.Generator, slot: int, viewpoint: str) -> np
     return np.array([outward * np.sin(turn) * np.cos(depth), np.cos(turn) * np.cos(depth), np.sin(depth)])
 
 
+_MIN_ELBOW = np.radians(35)  # the elbow flexes at most 145 deg
+
+
+def upper_arm_direction(rng: np.random.Generator, slot: int, viewpoint: str, forearm: np.ndarray) -> np.ndarray:
+    """Unit `(3,)` elbow -> shoulder, camera frame, for a forearm along ``forearm``
+    (wrist -> elbow): up in the image and turned outwards by N(15 deg, 25 deg), and away
+    from the camera by 30-75 deg in third person (back to the body behind the hands);
+    egocentric, outwards (N(80 deg, 25 deg) from up) and 30-70 deg towards the camera (the
+    shoulder below and beside the head).
+    Kept at least 35 deg from the way back to the wrist."""
+    if viewpoint == "third_person":
+        turn, depth = rng.normal(np.radians(15), np.radians(25)), rng.uniform(np.radians(30), np.radians(75))
+        outward = -1.0 if slot == RIGHT else 1.0
+    else:
+        turn, depth = rng.normal(np.radians(80), np.radians(25)), rng.uniform(np.radians(-70), np.radians(-30))
+        outward = 1.0 if slot == RIGHT else -1.0
+    up = np.array([outward * np.sin(turn) * np.cos(depth), -np.cos(turn) * np.cos(depth), np.sin(depth)])
+    back = -np.asarray(forearm, float) / np.linalg.norm(forearm)
+    if up @ back <= np.cos(_MIN_ELBOW):
+        return up
+    across = up - (up @ back) * back
+    if np.linalg.norm(across) < 1e-9:  # straight back along the forearm: fold it any way
+        across = np.cross(back, [0.0, 0.0, 1.0] if abs(back[2]) < 0.9 else [1.0, 0.0, 0.0])
+    across /= np.linalg.norm(across)
+    return np.cos(_MIN_ELBOW) * back + np.sin(_MIN_ELBOW) * across
+
+
 def held_orientation(rng: np.random.Generator, slot: int, viewpoint: str, bend: np.ndarray) -> np.ndarray:
     """Axis-angle `(3,)` of a hand held as people hold them: its forearm along
     :func:`forearm_direction`, rolled uniformly about its axis, then the wrist ``bend``."""
     side = _SIDES[slot]
-    rest_axis = np.array([1.0 if slot == RIGHT else -1.0, 0.0, 0.0])  # wrist -> elbow at rest
     arm = forearm_direction(rng, slot, viewpoint)
-    align, _ = Rotation.align_vectors(arm[None], rest_axis[None])
+    align, _ = Rotation.align_vectors(arm[None], REST_AXIS[side][None])
     roll = Rotation.from_rotvec(arm * rng.uniform(0, 2 * np.pi))
     return (roll * align * wrist_rotation(side, bend)).as_rotvec()
 

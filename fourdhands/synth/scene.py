@@ -42,13 +42,13 @@ from ..render.renderer import Mesh, Renderer
 from ..sides import SIDES
 from . import appearance
 from ..hands.contact import separate
-from .forearm import forearm_mesh, sample_forearm_look, wrist_section
-from .motion import HandRest, Motion, project, sample_motion
+from .forearm import REST_AXIS, forearm_mesh, sample_forearm_look, upper_arm_points, wrist_rotation, wrist_section
+from .motion import HandRest, Motion, project, sample_motion, upper_arm_direction
 from .occluders import plan_occluders
 from .skin import skin_albedo, skin_layout
 
 VISIBILITY_TOLERANCE = 0.01  # m
-_STREAMS = ("camera", "motion", "occluders", "look", "effects")
+_STREAMS = ("camera", "motion", "occluders", "look", "effects", "arm")
 _SUBDIVISION = {"sphere": 2, "sections": 20}  # occluder tessellation: smooth at 640 px
 
 
@@ -196,7 +196,8 @@ class Synthesizer:
         slots = np.flatnonzero(m.present)
         albedo = {s: skin_albedo(self.skins[s], look.skin[s], look_rng) for s in slots}
         arm_looks = {s: sample_forearm_look(look_rng, appearance.random_color(look_rng)) for s in slots}
-        arms = {s: forearm_mesh(self.wrists[s], SIDES[s], m.wrist_bend[s], arm_looks[s], look.skin[s],
+        uppers = _upper_arms(stream(seed, split, index, "arm"), m, hands, K, size)
+        arms = {s: forearm_mesh(self.wrists[s], SIDES[s], m.wrist_bend[s], arm_looks[s], look.skin[s], uppers[s],
                                 scale=1.0 + 0.06 * float(m.betas[s, 0])) for s in slots}
 
         keypoints_2d = np.zeros((frames, 2, 21, 2))
@@ -230,8 +231,8 @@ class Synthesizer:
         meta = {
             "split": split, "seed": int(seed), "index": int(index), "scenario": m.scenario,
             "frames": int(frames), "image_size": list(size), "hand_model": self.hand_model,
-            "flat_hand_mean": True, "backend": self.renderer.backend, **_scene_meta(m, arm_looks, occluders,
-                                                                                     occluder_colors, look),
+            "flat_hand_mean": True, "backend": self.renderer.backend,
+            **_scene_meta(m, arm_looks, uppers, occluders, occluder_colors, look),
         }
         return Sequence(jpegs, gt, meta)
 
@@ -266,14 +267,54 @@ def _ground_truth(m, hands: dict, keypoints_2d, visible, boxes, K, size) -> dict
     }
 
 
-def _scene_meta(m, arm_looks: dict, occluders, occluder_colors, look) -> dict:
-    """What ``meta.json`` says of a sequence's scene: hands, forearms, objects, look."""
+_ARM_DRAWS = 8  # upper-arm directions drawn per hand, the one whose shoulder is least in view kept
+
+
+def _upper_arms(rng: np.random.Generator, m, hands: dict, K: np.ndarray, size) -> dict[int, np.ndarray]:
+    """Each present hand's elbow -> shoulder direction `(3,)` in its rest frame, drawn in
+    the camera frame for the hand's first-frame forearm. No body is drawn for a shoulder
+    to join, so of :data:`_ARM_DRAWS` draws the one kept has its shoulder end in view (in
+    front of the camera, within a cap's radius of the image) in the fewest frames, each
+    frame in which the upper arm passes within 15 cm of the camera in view counting 5."""
+    out = {}
+    for s in np.flatnonzero(m.present):
+        side, bend = SIDES[s], m.wrist_bend[s]
+        turns = Rotation.from_rotvec(hands["global_orient"][:, s])
+        forearm = (turns[0] * wrist_rotation(side, bend).inv()).apply(REST_AXIS[side])
+        scale = 1.0 + 0.06 * float(m.betas[s, 0])
+        best, fewest = None, None
+        for _ in range(_ARM_DRAWS):
+            upper = turns[0].inv().apply(upper_arm_direction(rng, s, m.viewpoint, forearm))
+            points = upper_arm_points(side, bend, upper, scale)
+            placed = np.stack([turns.apply(p) for p in points], 1) + hands["keypoints_3d"][:, s, :1]  # (F, 4, 3)
+            close = (_in_view(placed.reshape(-1, 3), K, size, 0.06) & (placed[..., 2].ravel() < 0.15)).reshape(-1, 4)
+            seen = int(_in_view(placed[:, -1], K, size, 0.06).sum()) + 5 * int(close.any(1).sum())
+            if fewest is None or seen < fewest:
+                best, fewest = upper, seen
+        out[s] = best
+    return out
+
+
+def _in_view(points: np.ndarray, K: np.ndarray, size, radius: float) -> np.ndarray:
+    """`(N,)` whether a ball of ``radius`` (m) at each of ``points (N, 3)`` (camera frame)
+    reaches into the image, in front of the camera."""
+    z = points[:, 2]
+    ahead = z > 0.05
+    uv = project(np.where(ahead[:, None], points, [0.0, 0.0, 1.0]), K)
+    reach = K[0, 0] * radius / np.maximum(z, 0.05)
+    inside = ((uv > -reach[:, None]) & (uv < np.asarray(size, float) + reach[:, None])).all(1)
+    return ahead & inside
+
+
+def _scene_meta(m, arm_looks: dict, uppers: dict, occluders, occluder_colors, look) -> dict:
+    """What ``meta.json`` says of a sequence's scene: hands, arms, objects, look."""
     return {
         "present": [bool(p) for p in m.present],
         "hidden": m.hide,
         "viewpoint": m.viewpoint,
         "wrist_bend_deg": np.round(np.degrees(m.wrist_bend), 2).tolist(),
         "sleeve_cuff_m": [None if not m.present[s] else arm_looks[s].cuff for s in range(2)],
+        "upper_arm_rest": [uppers[s].tolist() if s in uppers else None for s in range(2)],
         "occluders": [{"kind": o.kind, "size_m": np.round(o.size, 4).tolist(), "rgb": np.round(c, 4).tolist()}
                       for o, c in zip(occluders, occluder_colors)],
         **look.meta(),
