@@ -8,8 +8,9 @@ back by the wrist's flexion and deviation (:class:`~fourdhands.synth.motion.Moti
 forearm points where a person's arm would (see the orientation model in
 :mod:`~fourdhands.synth.motion`). At the elbow the tube turns, over a rounded bend, into
 the upper arm's direction (:func:`~fourdhands.synth.motion.upper_arm_direction`: towards
-where the shoulder would be for the viewpoint; the scene keeps, of a few such draws, the
-one whose shoulder is least in view, as no body is drawn for it to join). A forearm that
+where the shoulder would be for the viewpoint; the scene keeps, of a few such draws and
+as many in any direction the elbow allows, the one whose shoulder is least in view, as no
+body is drawn for it to join). A forearm that
 simply ended at the elbow showed its open mouth, a dark disc, wherever the elbow fell
 inside the image (30-66 % of the hand frames of the evaluation splits, facing the camera
 in 1-40 %).

@@ -317,6 +317,13 @@ def upper_arm_direction(rng: np.random.Generator, slot: int, viewpoint: str, for
         turn, depth = rng.normal(np.radians(80), np.radians(25)), rng.uniform(np.radians(-70), np.radians(-30))
         outward = 1.0 if slot == RIGHT else -1.0
     up = np.array([outward * np.sin(turn) * np.cos(depth), -np.cos(turn) * np.cos(depth), np.sin(depth)])
+    return limit_elbow(up, forearm)
+
+
+def limit_elbow(upper: np.ndarray, forearm: np.ndarray) -> np.ndarray:
+    """The unit elbow -> shoulder ``upper`` `(3,)`, turned (in the plane it makes with the
+    forearm) to at least 35 deg from the way back to the wrist when it is nearer."""
+    up = np.asarray(upper, float) / np.linalg.norm(upper)
     back = -np.asarray(forearm, float) / np.linalg.norm(forearm)
     if up @ back <= np.cos(_MIN_ELBOW):
         return up

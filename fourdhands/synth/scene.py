@@ -43,7 +43,7 @@ from ..sides import SIDES
 from . import appearance
 from ..hands.contact import separate
 from .forearm import REST_AXIS, forearm_mesh, sample_forearm_look, upper_arm_points, wrist_rotation, wrist_section
-from .motion import HandRest, Motion, project, sample_motion, upper_arm_direction
+from .motion import HandRest, Motion, limit_elbow, project, sample_motion, upper_arm_direction
 from .occluders import plan_occluders
 from .skin import skin_albedo, skin_layout
 
@@ -267,15 +267,17 @@ def _ground_truth(m, hands: dict, keypoints_2d, visible, boxes, K, size) -> dict
     }
 
 
-_ARM_DRAWS = 8  # upper-arm directions drawn per hand, the one whose shoulder is least in view kept
+_ARM_DRAWS = 8  # upper-arm directions drawn per hand from the viewpoint's prior, and as many anyhow
 
 
 def _upper_arms(rng: np.random.Generator, m, hands: dict, K: np.ndarray, size) -> dict[int, np.ndarray]:
     """Each present hand's elbow -> shoulder direction `(3,)` in its rest frame, drawn in
     the camera frame for the hand's first-frame forearm. No body is drawn for a shoulder
-    to join, so of :data:`_ARM_DRAWS` draws the one kept has its shoulder end in view (in
-    front of the camera, within a cap's radius of the image) in the fewest frames, each
-    frame in which the upper arm passes within 15 cm of the camera in view counting 5."""
+    to join, so of :data:`_ARM_DRAWS` draws from the viewpoint's prior
+    (:func:`~fourdhands.synth.motion.upper_arm_direction`), then as many in any direction
+    the elbow allows, the one kept has its shoulder end in view (in front of the camera,
+    within a cap's radius of the image) in the fewest frames, each frame in which the upper
+    arm passes within 15 cm of the camera in view counting 5; the prior's first at a tie."""
     out = {}
     for s in np.flatnonzero(m.present):
         side, bend = SIDES[s], m.wrist_bend[s]
@@ -283,8 +285,10 @@ def _upper_arms(rng: np.random.Generator, m, hands: dict, K: np.ndarray, size) -
         forearm = (turns[0] * wrist_rotation(side, bend).inv()).apply(REST_AXIS[side])
         scale = 1.0 + 0.06 * float(m.betas[s, 0])
         best, fewest = None, None
-        for _ in range(_ARM_DRAWS):
-            upper = turns[0].inv().apply(upper_arm_direction(rng, s, m.viewpoint, forearm))
+        drawn = [upper_arm_direction(rng, s, m.viewpoint, forearm) for _ in range(_ARM_DRAWS)]
+        drawn += [limit_elbow(rng.normal(size=3), forearm) for _ in range(_ARM_DRAWS)]
+        for camera_upper in drawn:
+            upper = turns[0].inv().apply(camera_upper)
             points = upper_arm_points(side, bend, upper, scale)
             placed = np.stack([turns.apply(p) for p in points], 1) + hands["keypoints_3d"][:, s, :1]  # (F, 4, 3)
             close = (_in_view(placed.reshape(-1, 3), K, size, 0.06) & (placed[..., 2].ravel() < 0.15)).reshape(-1, 4)
