@@ -198,7 +198,7 @@ class Synthesizer:
         arm_looks = {s: sample_forearm_look(look_rng, appearance.random_color(look_rng)) for s in slots}
         uppers = _upper_arms(stream(seed, split, index, "arm"), m, hands, K, size)
         arms = {s: forearm_mesh(self.wrists[s], SIDES[s], m.wrist_bend[s], arm_looks[s], look.skin[s], uppers[s],
-                                scale=1.0 + 0.06 * float(m.betas[s, 0])) for s in slots}
+                                scale=_arm_scale(m, s)) for s in slots}
 
         keypoints_2d = np.zeros((frames, 2, 21, 2))
         keypoints_2d[:, slots] = project(hands["keypoints_3d"][:, slots], K)
@@ -267,6 +267,11 @@ def _ground_truth(m, hands: dict, keypoints_2d, visible, boxes, K, size) -> dict
     }
 
 
+def _arm_scale(m, s: int) -> float:
+    """The arm's size for hand ``s``: as the hand's overall size (6 % per unit of beta_0)."""
+    return 1.0 + 0.06 * float(m.betas[s, 0])
+
+
 _ARM_DRAWS = 8  # upper-arm directions drawn per hand from the viewpoint's prior, and as many anyhow
 
 
@@ -283,16 +288,16 @@ def _upper_arms(rng: np.random.Generator, m, hands: dict, K: np.ndarray, size) -
         side, bend = SIDES[s], m.wrist_bend[s]
         turns = Rotation.from_rotvec(hands["global_orient"][:, s])
         forearm = (turns[0] * wrist_rotation(side, bend).inv()).apply(REST_AXIS[side])
-        scale = 1.0 + 0.06 * float(m.betas[s, 0])
         best, fewest = None, None
         drawn = [upper_arm_direction(rng, s, m.viewpoint, forearm) for _ in range(_ARM_DRAWS)]
         drawn += [limit_elbow(rng.normal(size=3), forearm) for _ in range(_ARM_DRAWS)]
         for camera_upper in drawn:
             upper = turns[0].inv().apply(camera_upper)
-            points = upper_arm_points(side, bend, upper, scale)
+            points = upper_arm_points(side, bend, upper, _arm_scale(m, s))
             placed = np.stack([turns.apply(p) for p in points], 1) + hands["keypoints_3d"][:, s, :1]  # (F, 4, 3)
-            close = (_in_view(placed.reshape(-1, 3), K, size, 0.06) & (placed[..., 2].ravel() < 0.15)).reshape(-1, 4)
-            seen = int(_in_view(placed[:, -1], K, size, 0.06).sum()) + 5 * int(close.any(1).sum())
+            inside = _in_view(placed.reshape(-1, 3), K, size, 0.06).reshape(-1, 4)
+            close = inside & (placed[..., 2] < 0.15)
+            seen = int(inside[:, -1].sum()) + 5 * int(close.any(1).sum())
             if fewest is None or seen < fewest:
                 best, fewest = upper, seen
         out[s] = best
